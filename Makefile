@@ -1,0 +1,171 @@
+# libflaghook — build, test, install.
+#
+#   make            the static and shared libraries and the flaghook command
+#   make check      every test (installs missing -dev packages first)
+#   make demo       a flag server delivering signed webhooks to a receiver
+#   make install    PREFIX=/usr/local DESTDIR= (both honoured)
+#   make check SANITIZE=address,undefined   the same tests under sanitizers
+#   make check SANITIZE=thread              ... and under ThreadSanitizer
+#
+# CC, CFLAGS, LDFLAGS, PREFIX and DESTDIR are yours; what the build needs is
+# added to them.
+
+VERSION     := 0.1.0
+SOMAJOR     := 0
+PREFIX      ?= /usr/local
+LIBDIR      ?= $(PREFIX)/lib
+INCLUDEDIR  ?= $(PREFIX)/include
+BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+
+CC          ?= cc
+CFLAGS      ?= -O2 -g
+SANITIZE    ?=
+
+ifeq ($(SANITIZE),)
+BUILD       ?= build
+else
+BUILD       ?= build-$(subst $(comma),-,$(SANITIZE))
+SAN_FLAGS   := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+comma := ,
+
+WARN        := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+FH_CFLAGS   := -std=c99 -D_GNU_SOURCE $(WARN) -Iinclude -pthread $(SAN_FLAGS) $(CFLAGS)
+LIB_CFLAGS  := $(FH_CFLAGS) -fPIC -fvisibility=hidden
+LIB_LIBS    := -lcurl -lmbedcrypto -pthread
+FH_LDFLAGS  := $(SAN_FLAGS) $(LDFLAGS)
+
+LIB_SRCS    := $(sort $(wildcard src/*.c))
+LIB_OBJS    := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
+STATIC      := $(BUILD)/libflaghook.a
+SHARED_REAL := $(BUILD)/libflaghook.so.$(VERSION)
+SHARED_SO   := $(BUILD)/libflaghook.so.$(SOMAJOR)
+SHARED      := $(BUILD)/libflaghook.so
+CMD         := $(BUILD)/flaghook
+
+# Debian packages this project builds and tests with.
+DEB_BUILD   := gcc make pkg-config libcurl4-openssl-dev libmbedtls-dev libcjson-dev
+DEB_TEST    := libcmocka-dev libmicrohttpd-dev python3 openssl curl binutils g++
+DEB_ALL     := $(DEB_BUILD) $(DEB_TEST)
+
+.PHONY: all lib check demo deps install uninstall clean examples header-test symbols-test
+
+all: $(STATIC) $(SHARED) $(CMD)
+lib: $(STATIC) $(SHARED)
+
+# ---- dependencies -------------------------------------------------------
+# Installs what is missing when it can (root, or sudo without a password);
+# otherwise names the packages to install.
+deps:
+	@missing=""; for p in $(DEB_ALL); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "libflaghook: installing$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
+	  else echo "libflaghook: please run: sudo apt-get install$$missing" >&2; exit 1; fi; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -qq >/dev/null 2>&1 && \
+	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } || \
+	  { echo "libflaghook: apt-get install$$missing failed" >&2; exit 1; }; \
+	fi
+
+# ---- the library ----------------------------------------------------------
+$(BUILD)/obj/%.o: src/%.c src/internal.h src/client.h include/flaghook.h | $(BUILD)/obj
+	$(CC) $(LIB_CFLAGS) -c $< -o $@
+
+$(BUILD)/obj $(BUILD)/tests $(BUILD)/examples:
+	@mkdir -p $@
+
+$(STATIC): $(LIB_OBJS)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(SHARED_REAL): $(LIB_OBJS)
+	$(CC) -shared -Wl,-soname,libflaghook.so.$(SOMAJOR) -Wl,--no-undefined $(FH_LDFLAGS) -o $@ $^ $(LIB_LIBS)
+
+$(SHARED_SO): $(SHARED_REAL)
+	ln -sf libflaghook.so.$(VERSION) $@
+$(SHARED): $(SHARED_SO)
+	ln -sf libflaghook.so.$(SOMAJOR) $@
+
+# ---- the command ------------------------------------------------------------
+$(CMD): src/cmd/flaghook.c src/cmd/sample.c src/cmd/sample.h $(STATIC) include/flaghook.h
+	$(CC) $(FH_CFLAGS) -Isrc/cmd src/cmd/flaghook.c src/cmd/sample.c -o $@ $(FH_LDFLAGS) $(STATIC) $(LIB_LIBS)
+
+# ---- examples -------------------------------------------------------------------
+EX_FLAGS := $(FH_CFLAGS) $(FH_LDFLAGS)
+
+$(BUILD)/examples/flag_server: examples/flag_server.c $(STATIC) | $(BUILD)/examples
+	$(CC) $(EX_FLAGS) $< -o $@ $(STATIC) $(LIB_LIBS)
+$(BUILD)/examples/receiver: examples/receiver.c $(STATIC) | $(BUILD)/examples
+	$(CC) $(EX_FLAGS) $< -o $@ $(STATIC) $(LIB_LIBS) $$(pkg-config --libs libmicrohttpd)
+
+examples: $(BUILD)/examples/flag_server $(BUILD)/examples/receiver
+
+demo: deps
+	@$(MAKE) --no-print-directory all examples
+	@sh examples/demo.sh $(BUILD)
+
+# ---- tests ------------------------------------------------------------------------
+VECTORS     ?= $(firstword $(wildcard ../shared/vectors) tests/vectors)
+TEST_NAMES  := test_json test_sign test_render test_differential test_deliver test_alloc test_cli
+TEST_BINS   := $(TEST_NAMES:%=$(BUILD)/tests/%)
+TEST_SUPPORT := tests/support/httpd.c tests/support/vectors.c tests/support/sample_events.c
+TEST_CFLAGS := $(FH_CFLAGS) -Isrc -Itests/support -Isrc/cmd
+TEST_LIBS   := $(STATIC) $(LIB_LIBS) -lcmocka -lcjson -lmbedtls -lmbedx509 -lmbedcrypto
+
+$(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT) $(wildcard tests/support/*.h) src/cmd/sample.c src/cmd/sample.h $(STATIC) | $(BUILD)/tests
+	$(CC) $(TEST_CFLAGS) $< $(TEST_SUPPORT) src/cmd/sample.c -o $@ $(FH_LDFLAGS) $(TEST_LIBS)
+
+header-test: | $(BUILD)/tests
+	@printf '#include "flaghook.h"\nint main(void) { return flaghook_version() == 0; }\n' > $(BUILD)/tests/header.c
+	$(CC) -std=c99 -Wall -Wextra -pedantic -Werror -Iinclude -c $(BUILD)/tests/header.c -o $(BUILD)/tests/header_c.o
+	@cp $(BUILD)/tests/header.c $(BUILD)/tests/header.cpp
+	$${CXX:-g++} -std=c++11 -Wall -Wextra -pedantic -Werror -Iinclude -c $(BUILD)/tests/header.cpp -o $(BUILD)/tests/header_cpp.o
+	@echo "header-test: flaghook.h compiles as C99 and C++11 with -pedantic -Werror"
+
+# The shared library exports flaghook_* and nothing else.
+symbols-test: $(SHARED_REAL)
+	@bad=$$(nm -D --defined-only $(SHARED_REAL) | awk '{print $$3}' | grep -v '^flaghook_' | grep -v '^_' || true); \
+	if [ -n "$$bad" ]; then echo "symbols-test: exported beyond flaghook_*: $$bad"; exit 1; fi; \
+	n=$$(nm -D --defined-only $(SHARED_REAL) | grep -c ' T flaghook_'); \
+	echo "symbols-test: $$n functions exported, all flaghook_*"
+
+check: deps
+	@$(MAKE) --no-print-directory all $(TEST_BINS) header-test symbols-test
+	@FLAGHOOK_VECTORS=$(VECTORS) FLAGHOOK_BUILD=$(BUILD) sh tests/run.sh $(TEST_BINS)
+
+# ---- install --------------------------------------------------------------------
+MAN3 := $(wildcard man/man3/*.3)
+MAN7 := $(wildcard man/man7/*.7)
+MAN1 := $(wildcard man/man1/*.1)
+
+$(BUILD)/flaghook.pc: pkgconfig/flaghook.pc.in Makefile | $(BUILD)/obj
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+install: all $(BUILD)/flaghook.pc
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR) \
+	    $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7
+	install -m 644 include/flaghook.h $(DESTDIR)$(INCLUDEDIR)/flaghook.h
+	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/libflaghook.a
+	install -m 755 $(SHARED_REAL) $(DESTDIR)$(LIBDIR)/libflaghook.so.$(VERSION)
+	ln -sf libflaghook.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libflaghook.so.$(SOMAJOR)
+	ln -sf libflaghook.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libflaghook.so
+	install -m 644 $(BUILD)/flaghook.pc $(DESTDIR)$(PKGCONFIGDIR)/flaghook.pc
+	install -m 755 $(CMD) $(DESTDIR)$(BINDIR)/flaghook
+	install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 $(MAN3) $(DESTDIR)$(MANDIR)/man3/
+	install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7/
+
+uninstall:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/flaghook.h $(DESTDIR)$(LIBDIR)/libflaghook.a \
+	    $(DESTDIR)$(LIBDIR)/libflaghook.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libflaghook.so.$(SOMAJOR) \
+	    $(DESTDIR)$(LIBDIR)/libflaghook.so $(DESTDIR)$(PKGCONFIGDIR)/flaghook.pc $(DESTDIR)$(BINDIR)/flaghook
+	rm -f $(MAN1:man/%=$(DESTDIR)$(MANDIR)/%) $(MAN3:man/%=$(DESTDIR)$(MANDIR)/%) $(MAN7:man/%=$(DESTDIR)$(MANDIR)/%)
+
+clean:
+	rm -rf build build-*

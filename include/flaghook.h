@@ -1,0 +1,617 @@
+/*
+ * libflaghook — Flagsmith-compatible webhooks for flag servers written in C.
+ *
+ * One public header.  Every function returns an int: 0 on success or a
+ * negative FLAGHOOK_E* code whose value never changes.  Structs passed in
+ * start with `unsigned int version` and only ever grow at the end; each has
+ * a FLAGHOOK_X_INIT macro and a flaghook_x_init() function.  Handles are
+ * opaque.  Nothing here uses varargs, bit-fields, ssize_t or passes a struct
+ * by value, so the API binds through any FFI.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef FLAGHOOK_H
+#define FLAGHOOK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#  define FLAGHOOK_EXTERN __declspec(dllexport)
+#elif defined(__GNUC__)
+#  define FLAGHOOK_EXTERN __attribute__((visibility("default")))
+#else
+#  define FLAGHOOK_EXTERN
+#endif
+
+#if defined(__GNUC__)
+#  define FLAGHOOK_WARN_UNUSED __attribute__((warn_unused_result))
+#else
+#  define FLAGHOOK_WARN_UNUSED
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Version                                                             */
+
+#define FLAGHOOK_VERSION_MAJOR 0
+#define FLAGHOOK_VERSION_MINOR 1
+#define FLAGHOOK_VERSION_PATCH 0
+#define FLAGHOOK_VERSION "0.1.0"
+/* 0xMMmmpp */
+#define FLAGHOOK_VERSION_NUMBER 0x000100
+
+/* The version of the library actually loaded ("0.1.0"). */
+FLAGHOOK_EXTERN const char *flaghook_version(void);
+/* FLAGHOOK_VERSION_NUMBER of the library actually loaded. */
+FLAGHOOK_EXTERN uint32_t flaghook_version_number(void);
+
+/* ------------------------------------------------------------------ */
+/* Errors: fixed values, never reused.                                 */
+
+#define FLAGHOOK_OK          0
+#define FLAGHOOK_EINVAL     -1  /* a NULL or out-of-range argument */
+#define FLAGHOOK_ENOMEM     -2  /* an allocation failed */
+#define FLAGHOOK_EUTF8      -3  /* a string is not valid UTF-8 */
+#define FLAGHOOK_ETOOBIG    -4  /* the body is over the configured limit */
+#define FLAGHOOK_EURL       -5  /* the URL is not an acceptable http(s) URL */
+#define FLAGHOOK_ESECRET    -6  /* the secret is not acceptable */
+#define FLAGHOOK_ENOTFOUND  -7  /* no such endpoint */
+#define FLAGHOOK_EVERSION   -8  /* a struct version this library does not know */
+#define FLAGHOOK_EDELIVERY  -9  /* at least one endpoint did not take the event */
+#define FLAGHOOK_EVERIFY   -10  /* a signature does not match */
+#define FLAGHOOK_ETRANSPORT -11 /* the transport could not be set up */
+#define FLAGHOOK_EFULL     -12  /* the delivery queue is full */
+#define FLAGHOOK_ESTATE    -13  /* the client is shutting down */
+#define FLAGHOOK_ESTORAGE  -14  /* the storage plug-in failed */
+#define FLAGHOOK_EBUFSIZE  -15  /* the caller's buffer is too small */
+#define FLAGHOOK_EEVENT    -16  /* the event does not describe a valid payload */
+#define FLAGHOOK_ETIMEOUT  -17  /* a wait ran out of time */
+
+/* A short static description of a code ("invalid UTF-8"); never NULL. */
+FLAGHOOK_EXTERN const char *flaghook_strerror(int code);
+
+/*
+ * Detail of the last failure on the calling thread ("event.flag.new_state.
+ * feature.name: invalid UTF-8 at byte 3"), or "" when there was none.  Valid
+ * until the next libflaghook call on this thread.  Never contains a secret.
+ */
+FLAGHOOK_EXTERN const char *flaghook_last_error(void);
+
+/* ------------------------------------------------------------------ */
+/* Global state: a reference count around libcurl's global init.       */
+/* flaghook_client_new() takes a reference itself; call these only to  */
+/* control when libcurl is initialised.                                */
+
+FLAGHOOK_EXTERN int flaghook_global_init(void);
+FLAGHOOK_EXTERN void flaghook_global_cleanup(void);
+
+/* ------------------------------------------------------------------ */
+/* Memory                                                              */
+
+typedef struct flaghook_allocator {
+	unsigned int version;
+	void *(*malloc)(size_t size, void *user_data);
+	void *(*realloc)(void *ptr, size_t size, void *user_data);
+	void (*free)(void *ptr, void *user_data);
+	void *user_data;
+} flaghook_allocator;
+
+#define FLAGHOOK_ALLOCATOR_VERSION 1
+#define FLAGHOOK_ALLOCATOR_INIT { FLAGHOOK_ALLOCATOR_VERSION, 0, 0, 0, 0 }
+FLAGHOOK_EXTERN int flaghook_allocator_init(flaghook_allocator *allocator,
+                                            unsigned int version);
+
+/* Bytes the library allocated for the caller; release with flaghook_buf_free. */
+typedef struct flaghook_buf {
+	char *ptr;      /* NUL-terminated for convenience; size excludes the NUL */
+	size_t size;
+	size_t reserved;
+	const flaghook_allocator *allocator; /* internal */
+} flaghook_buf;
+
+#define FLAGHOOK_BUF_INIT { 0, 0, 0, 0 }
+/* Frees the bytes and resets *buf to FLAGHOOK_BUF_INIT; NULL is a no-op. */
+FLAGHOOK_EXTERN void flaghook_buf_free(flaghook_buf *buf);
+
+/* ------------------------------------------------------------------ */
+/* Events                                                              */
+
+/* Event types; also the bit numbers of an endpoint's event mask. */
+#define FLAGHOOK_EVENT_FLAG_UPDATED          1
+#define FLAGHOOK_EVENT_FLAG_DELETED          2
+#define FLAGHOOK_EVENT_AUDIT_LOG_CREATED     3
+#define FLAGHOOK_EVENT_NEW_VERSION_PUBLISHED 4
+
+/* "FLAG_UPDATED" etc., or NULL for an unknown type. */
+FLAGHOOK_EXTERN const char *flaghook_event_type_name(int type);
+/* The type for a name, or FLAGHOOK_EINVAL. */
+FLAGHOOK_EXTERN int flaghook_event_type_from_name(const char *name);
+
+/* Typed values: flag values, option values, percentages, extra members. */
+#define FLAGHOOK_VALUE_NULL   0
+#define FLAGHOOK_VALUE_STRING 1
+#define FLAGHOOK_VALUE_INT    2
+#define FLAGHOOK_VALUE_BOOL   3
+#define FLAGHOOK_VALUE_FLOAT  4   /* finite only; printed as Python's repr() */
+#define FLAGHOOK_VALUE_ARRAY  5
+#define FLAGHOOK_VALUE_OBJECT 6
+
+struct flaghook_member;
+
+typedef struct flaghook_value {
+	int32_t type;                          /* FLAGHOOK_VALUE_* */
+	int32_t boolean;                       /* BOOL: 0 or 1 */
+	int64_t integer;                       /* INT */
+	double number;                         /* FLOAT */
+	const char *string;                    /* STRING: UTF-8, NUL-terminated */
+	const struct flaghook_value *items;    /* ARRAY: `count` items */
+	const struct flaghook_member *members; /* OBJECT: `count` members */
+	size_t count;
+} flaghook_value;
+
+typedef struct flaghook_member {
+	const char *key;                       /* UTF-8; unique within its object */
+	flaghook_value value;
+} flaghook_member;
+
+/*
+ * Strings below are UTF-8 and NUL-terminated.  Members documented as
+ * "nullable" render as JSON null when NULL; every other string is required.
+ * Times are int64 microseconds since the Unix epoch, UTC.
+ */
+
+typedef struct flaghook_project {
+	int64_t id;
+	const char *name;
+	int64_t organisation;       /* audit logs only */
+} flaghook_project;
+
+typedef struct flaghook_environment {
+	int64_t id;
+	const char *name;
+	/* Audit logs only: rendered when set (always in the 2020 and Bullet
+	 * Train profiles); feature states carry {id, name} alone. */
+	const char *api_key;        /* nullable */
+	int64_t project;            /* 0: not set */
+} flaghook_environment;
+
+typedef struct flaghook_feature {
+	int64_t id;
+	const char *name;
+	const char *description;    /* nullable */
+	const char *initial_value;  /* nullable */
+	int32_t default_enabled;
+	const char *type;           /* free text: "STANDARD", "MULTIVARIATE", "FLAG", "CONFIG" */
+	int64_t created_date_us;
+	flaghook_project project;
+} flaghook_feature;
+
+typedef struct flaghook_segment {
+	int64_t id;
+	const char *name;
+	const char *description;    /* nullable */
+} flaghook_segment;
+
+typedef struct flaghook_feature_segment {
+	int64_t priority;
+	flaghook_segment segment;
+} flaghook_feature_segment;
+
+typedef struct flaghook_identity {
+	int64_t id;
+	const char *identifier;
+	const char *id_string;      /* nullable: Edge identities, whose id is a string */
+} flaghook_identity;
+
+typedef struct flaghook_mv_value {
+	int64_t id;
+	int64_t option_id;
+	flaghook_value option_value;          /* STRING, INT, BOOL or NULL */
+	flaghook_value percentage_allocation; /* INT (50) or FLOAT (50.0) */
+} flaghook_mv_value;
+
+typedef struct flaghook_feature_state {
+	int64_t id;                 /* 2020 profile only */
+	int32_t enabled;
+	flaghook_environment environment;
+	flaghook_feature feature;
+	const flaghook_feature_segment *feature_segment; /* NULL: null */
+	flaghook_value value;       /* feature_state_value: STRING, INT, BOOL or NULL */
+	const flaghook_identity *identity; /* NULL: identity and identity_identifier null */
+	const flaghook_mv_value *mv_values;
+	size_t mv_count;
+} flaghook_feature_state;
+
+/* FLAG_UPDATED and FLAG_DELETED. */
+typedef struct flaghook_flag_change {
+	const char *changed_by;
+	const flaghook_feature_state *new_state;      /* NULL for FLAG_DELETED */
+	const flaghook_feature_state *previous_state; /* NULL: left out */
+	int64_t timestamp_us;
+} flaghook_flag_change;
+
+typedef struct flaghook_user {
+	int64_t id;
+	const char *email;
+	const char *first_name;     /* audit logs only */
+	const char *last_name;      /* audit logs only */
+} flaghook_user;
+
+/* Bits of flaghook_audit_log.present: optional members the caller set. */
+#define FLAGHOOK_AUDIT_HAS_ID                1u
+#define FLAGHOOK_AUDIT_HAS_IS_SYSTEM_EVENT   2u
+#define FLAGHOOK_AUDIT_HAS_RELATED_OBJECT_ID 4u
+
+/* AUDIT_LOG_CREATED. */
+typedef struct flaghook_audit_log {
+	uint32_t present;           /* FLAGHOOK_AUDIT_HAS_* */
+	int64_t id;
+	const flaghook_user *author;              /* NULL: null */
+	int64_t created_date_us;
+	const flaghook_environment *environment;  /* NULL: null */
+	const char *log;
+	flaghook_project project;
+	int64_t related_object_id;  /* null unless FLAGHOOK_AUDIT_HAS_RELATED_OBJECT_ID */
+	const char *related_object_type;          /* nullable */
+	const char *related_object_uuid;          /* NULL: left out */
+	int32_t is_system_event;
+	/* More members of the data object.  A member named like a standard one
+	 * ("environment", "project", "author") replaces it: that is how the real
+	 * server's richer nested objects are sent. */
+	const flaghook_member *extra;
+	size_t extra_count;
+} flaghook_audit_log;
+
+typedef struct flaghook_published_state {
+	int32_t enabled;
+	flaghook_value value;
+	const flaghook_mv_value *mv_values;
+	size_t mv_count;
+} flaghook_published_state;
+
+/* NEW_VERSION_PUBLISHED. */
+typedef struct flaghook_version_published {
+	int64_t feature_id;
+	const char *feature_name;
+	const flaghook_published_state *states;
+	size_t state_count;
+	const flaghook_user *published_by;        /* NULL: null; id and email only */
+	const char *uuid;
+} flaghook_version_published;
+
+/*
+ * One event.  `version` covers the layout of every struct reached from it.
+ * Exactly one of flag / audit / published is set, matching `type`.
+ */
+typedef struct flaghook_event {
+	unsigned int version;
+	int32_t type;               /* FLAGHOOK_EVENT_* */
+	/* Routing.  0: taken from the payload (the feature state's environment,
+	 * the audit log's environment and project.organisation).  A flag event
+	 * reaches organisation endpoints only when organisation_id is set;
+	 * NEW_VERSION_PUBLISHED needs environment_id. */
+	int64_t environment_id;
+	int64_t organisation_id;
+	const flaghook_flag_change *flag;
+	const flaghook_audit_log *audit;
+	const flaghook_version_published *published;
+} flaghook_event;
+
+#define FLAGHOOK_EVENT_VERSION 1
+#define FLAGHOOK_EVENT_INIT { FLAGHOOK_EVENT_VERSION, 0, 0, 0, 0, 0, 0 }
+FLAGHOOK_EXTERN int flaghook_event_init(flaghook_event *event, unsigned int version);
+
+/* ------------------------------------------------------------------ */
+/* Rendering: the exact bytes Python's json.dumps(payload,             */
+/* sort_keys=True) writes.  Pure; needs no client.                     */
+
+/* The current Flagsmith server (2.265). */
+#define FLAGHOOK_PROFILE_FLAGSMITH      0
+/* Flagsmith 2020: integer environment and project ids, a feature-state id,
+ * no multivariate values, timestamps in milliseconds. */
+#define FLAGHOOK_PROFILE_FLAGSMITH_2020 1
+/* Bullet Train: environment endpoints got flag changes as AUDIT_LOG_CREATED
+ * events with environment {api_key, id, name, project}.  Flag events do not
+ * render in this profile (FLAGHOOK_EEVENT); emit the audit log. */
+#define FLAGHOOK_PROFILE_BULLET_TRAIN   2
+
+#define FLAGHOOK_RENDER_COMPACT 1u       /* separators "," and ":" */
+
+typedef struct flaghook_render_options {
+	unsigned int version;
+	int32_t profile;            /* FLAGHOOK_PROFILE_* */
+	uint32_t flags;             /* FLAGHOOK_RENDER_* */
+	size_t max_body_bytes;      /* 0: no limit */
+	const flaghook_allocator *allocator; /* NULL: malloc; must outlive the buf */
+} flaghook_render_options;
+
+#define FLAGHOOK_RENDER_OPTIONS_VERSION 1
+#define FLAGHOOK_RENDER_OPTIONS_INIT { FLAGHOOK_RENDER_OPTIONS_VERSION, 0, 0, 0, 0 }
+FLAGHOOK_EXTERN int flaghook_render_options_init(flaghook_render_options *opts,
+                                                 unsigned int version);
+
+/* Validates `event` and writes its body to `out` (NULL opts: defaults). */
+FLAGHOOK_EXTERN int flaghook_render(flaghook_buf *out, const flaghook_event *event,
+                                    const flaghook_render_options *opts);
+
+/* ------------------------------------------------------------------ */
+/* Signatures                                                          */
+
+#define FLAGHOOK_SIGNATURE_HEX_BYTES 64
+FLAGHOOK_EXTERN size_t flaghook_signature_hex_bytes(void);
+
+/*
+ * X-Flagsmith-Signature: lowercase hex HMAC-SHA256 of body, key = secret.
+ * Writes 64 characters and a NUL to out (out_size >= 65).
+ */
+FLAGHOOK_EXTERN int flaghook_sign(char *out, size_t out_size,
+                                  const char *secret, size_t secret_len,
+                                  const void *body, size_t body_len);
+
+/* 0 when signature_hex (any case) is the signature of body; FLAGHOOK_EVERIFY
+ * when not.  Constant time in the contents. */
+FLAGHOOK_EXTERN FLAGHOOK_WARN_UNUSED int flaghook_verify(
+	const char *secret, size_t secret_len, const void *body, size_t body_len,
+	const char *signature_hex, size_t signature_len);
+
+/*
+ * Standard Webhooks v1 (standardwebhooks.com): "v1,<base64>" over
+ * "msg_id.timestamp.body" with key = base64 of a "whsec_" secret.  Writes a
+ * NUL-terminated string to out; FLAGHOOK_EBUFSIZE when out is too small
+ * (flaghook_standard_signature_bytes() is always enough for one secret).
+ */
+FLAGHOOK_EXTERN size_t flaghook_standard_signature_bytes(void);
+FLAGHOOK_EXTERN int flaghook_standard_sign(char *out, size_t out_size,
+                                           const char *secret,
+                                           const char *msg_id, int64_t timestamp,
+                                           const void *body, size_t body_len);
+
+/*
+ * Verifies a webhook-signature header (one or more space-separated "v1,..."
+ * entries) against any of `secret_count` secrets.  When tolerance_s > 0 the
+ * timestamp must be within tolerance_s of now_s.  0 or FLAGHOOK_EVERIFY.
+ */
+FLAGHOOK_EXTERN FLAGHOOK_WARN_UNUSED int flaghook_standard_verify(
+	const char *const *secrets, size_t secret_count,
+	const char *msg_id, const char *timestamp, const char *signature_header,
+	const void *body, size_t body_len, int64_t now_s, int64_t tolerance_s);
+
+/* ------------------------------------------------------------------ */
+/* Plug-ins                                                            */
+
+/* Error classes of a delivery attempt. */
+#define FLAGHOOK_ERRCLASS_NONE     0  /* an HTTP response arrived */
+#define FLAGHOOK_ERRCLASS_CONNECT  1  /* could not connect */
+#define FLAGHOOK_ERRCLASS_TIMEOUT  2
+#define FLAGHOOK_ERRCLASS_DNS      3
+#define FLAGHOOK_ERRCLASS_TLS      4
+#define FLAGHOOK_ERRCLASS_SEND     5
+#define FLAGHOOK_ERRCLASS_RECV     6  /* reset or closed before a full reply */
+#define FLAGHOOK_ERRCLASS_HTTP     7  /* a response that is not 2xx */
+#define FLAGHOOK_ERRCLASS_OTHER    8
+
+/* "none", "connect", "timeout", ...; "unknown" otherwise. */
+FLAGHOOK_EXTERN const char *flaghook_errclass_name(int errclass);
+
+typedef struct flaghook_header {
+	const char *name;
+	const char *value;
+} flaghook_header;
+
+/* One POST, as the library hands it to a transport. */
+typedef struct flaghook_request {
+	unsigned int version;
+	const char *url;
+	const flaghook_header *headers;
+	size_t header_count;
+	const void *body;
+	size_t body_len;
+	int64_t connect_timeout_ms;
+	int64_t timeout_ms;
+} flaghook_request;
+
+/* What a transport reports back; the library owns the buffers. */
+typedef struct flaghook_response {
+	unsigned int version;
+	int32_t status;             /* HTTP status, 0 when none arrived */
+	int32_t errclass;           /* FLAGHOOK_ERRCLASS_* for a transport failure */
+	char *error;                /* NUL-terminated detail, error_size bytes */
+	size_t error_size;
+	char *body;                 /* response excerpt: up to body_size bytes */
+	size_t body_size;
+	size_t body_len;            /* set by the transport */
+	char retry_after[64];       /* the Retry-After header, if any */
+} flaghook_response;
+
+/*
+ * A transport sends one request and fills the response.  It returns 0 when
+ * it could try (the outcome is in the response, including transport
+ * failures) and a negative code only when it could not run at all.  send
+ * may be called from several threads at once.
+ */
+typedef struct flaghook_transport {
+	unsigned int version;
+	int (*send)(const flaghook_request *request, flaghook_response *response,
+	            void *user_data);
+	void (*destroy)(void *user_data); /* nullable; called by flaghook_client_free */
+	void *user_data;
+} flaghook_transport;
+
+#define FLAGHOOK_TRANSPORT_VERSION 1
+#define FLAGHOOK_TRANSPORT_INIT { FLAGHOOK_TRANSPORT_VERSION, 0, 0, 0 }
+FLAGHOOK_EXTERN int flaghook_transport_init(flaghook_transport *transport,
+                                            unsigned int version);
+
+/* The caller's thread pool: run job(arg) on some thread, soon. */
+typedef struct flaghook_executor {
+	unsigned int version;
+	int (*submit)(void (*job)(void *arg), void *arg, void *user_data);
+	void *user_data;
+} flaghook_executor;
+
+#define FLAGHOOK_EXECUTOR_VERSION 1
+#define FLAGHOOK_EXECUTOR_INIT { FLAGHOOK_EXECUTOR_VERSION, 0, 0 }
+FLAGHOOK_EXTERN int flaghook_executor_init(flaghook_executor *executor,
+                                           unsigned int version);
+
+/* A delivery as the storage plug-in sees it. */
+typedef struct flaghook_delivery {
+	unsigned int version;
+	uint64_t id;                /* unique within the client */
+	const char *event_id;       /* stable across retries */
+	int32_t event_type;
+	uint64_t endpoint_id;
+	const void *body;
+	size_t body_len;
+	int32_t attempts;           /* attempts made so far */
+	int64_t created_us;
+	int64_t next_attempt_us;
+} flaghook_delivery;
+
+/* Outcome of one attempt, for storage and callbacks. */
+#define FLAGHOOK_OUTCOME_DELIVERED 0
+#define FLAGHOOK_OUTCOME_RETRY     1  /* will be tried again */
+#define FLAGHOOK_OUTCOME_GAVE_UP   2  /* final failure */
+
+/* The outbox.  The memory store (the default) implements it. */
+typedef struct flaghook_storage {
+	unsigned int version;
+	/* Records new deliveries (all endpoints of one event) before the first attempt. */
+	int (*put)(const flaghook_delivery *deliveries, size_t count, void *user_data);
+	/* Records the outcome of an attempt (FLAGHOOK_OUTCOME_*). */
+	int (*record)(const flaghook_delivery *delivery, int outcome, int32_t status,
+	              int32_t errclass, void *user_data);
+	void (*destroy)(void *user_data); /* nullable; called by flaghook_client_free */
+	void *user_data;
+} flaghook_storage;
+
+#define FLAGHOOK_STORAGE_VERSION 1
+#define FLAGHOOK_STORAGE_INIT { FLAGHOOK_STORAGE_VERSION, 0, 0, 0, 0 }
+FLAGHOOK_EXTERN int flaghook_storage_init(flaghook_storage *storage,
+                                          unsigned int version);
+
+/* ------------------------------------------------------------------ */
+/* Client                                                              */
+
+typedef struct flaghook_client flaghook_client;
+
+/* What happened to one delivery; valid only during the callback. */
+typedef struct flaghook_result {
+	unsigned int version;
+	uint64_t endpoint_id;
+	const char *event_id;
+	int32_t event_type;
+	int32_t outcome;            /* FLAGHOOK_OUTCOME_* */
+	int32_t status;             /* last HTTP status, 0 when none */
+	int32_t errclass;           /* FLAGHOOK_ERRCLASS_* of the last attempt */
+	int32_t attempts;
+	int64_t elapsed_us;         /* from emit to this result */
+	const char *error;          /* detail, "" when none; never a secret */
+	const char *response;       /* response excerpt (not NUL-safe: see response_len) */
+	size_t response_len;
+} flaghook_result;
+
+#define FLAGHOOK_MODE_SYNC  0       /* emit tries every endpoint before it returns */
+
+typedef struct flaghook_client_options {
+	unsigned int version;
+	int32_t mode;               /* FLAGHOOK_MODE_* */
+	int64_t connect_timeout_ms; /* 0: 10000 */
+	int64_t timeout_ms;         /* 0: 10000 (whole request) */
+	size_t max_body_bytes;      /* 0: 1 MiB; larger bodies are FLAGHOOK_ETOOBIG */
+	size_t max_response_bytes;  /* 0: 64 KiB read from a reply, the rest dropped */
+	const char *user_agent;     /* NULL: "libflaghook/<version>" */
+	const char *ca_file;        /* NULL: the system CAs (default transport) */
+	const flaghook_transport *transport; /* NULL: libcurl */
+	const flaghook_executor *executor;   /* NULL: built-in */
+	const flaghook_storage *storage;     /* NULL: memory */
+	const flaghook_allocator *allocator; /* NULL: malloc */
+	/* Called once per delivery with its final result.  In SYNC mode, on the
+	 * thread that called flaghook_emit, before it returns. */
+	void (*on_result)(const flaghook_result *result, void *user_data);
+	void *user_data;
+} flaghook_client_options;
+
+#define FLAGHOOK_CLIENT_OPTIONS_VERSION 1
+#define FLAGHOOK_CLIENT_OPTIONS_INIT \
+	{ FLAGHOOK_CLIENT_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+FLAGHOOK_EXTERN int flaghook_client_options_init(flaghook_client_options *opts,
+                                                 unsigned int version);
+
+/* NULL opts: every default.  The client copies what it needs from opts. */
+FLAGHOOK_EXTERN int flaghook_client_new(flaghook_client **out,
+                                        const flaghook_client_options *opts);
+/* NULL is a no-op.  Secrets are zeroed before their memory is released. */
+FLAGHOOK_EXTERN void flaghook_client_free(flaghook_client *client);
+
+/*
+ * Copies the detail of the client's most recent failure (from any thread)
+ * into buf, NUL-terminated and truncated to buf_size.  Returns the length of
+ * the full message.
+ */
+FLAGHOOK_EXTERN size_t flaghook_client_last_error(const flaghook_client *client,
+                                                  char *buf, size_t buf_size);
+
+/* ------------------------------------------------------------------ */
+/* Endpoints                                                           */
+
+#define FLAGHOOK_SCOPE_ENVIRONMENT  1
+#define FLAGHOOK_SCOPE_ORGANISATION 2
+
+/* Event mask bit for an event type. */
+#define FLAGHOOK_EVENT_BIT(type) (1u << (type))
+/* Environment default: FLAG_UPDATED, FLAG_DELETED, NEW_VERSION_PUBLISHED.
+ * Organisation default: AUDIT_LOG_CREATED, FLAG_UPDATED, FLAG_DELETED. */
+#define FLAGHOOK_EVENTS_DEFAULT 0u
+
+typedef struct flaghook_endpoint_options {
+	unsigned int version;
+	int32_t scope;              /* FLAGHOOK_SCOPE_* */
+	int64_t scope_id;           /* the environment or organisation id */
+	const char *url;            /* http:// or https:// */
+	const char *secret;         /* nullable: no X-Flagsmith-Signature */
+	size_t secret_len;
+	uint32_t events;            /* FLAGHOOK_EVENT_BIT()s, or FLAGHOOK_EVENTS_DEFAULT */
+	int32_t disabled;           /* registered but not sent to */
+	int32_t profile;            /* FLAGHOOK_PROFILE_* */
+	uint32_t render_flags;      /* FLAGHOOK_RENDER_* */
+	/* Standard Webhooks: "whsec_..." secrets; several during a rotation.
+	 * With any given, webhook-id/-timestamp/-signature headers are sent. */
+	const char *const *standard_secrets;
+	size_t standard_secret_count;
+} flaghook_endpoint_options;
+
+#define FLAGHOOK_ENDPOINT_OPTIONS_VERSION 1
+#define FLAGHOOK_ENDPOINT_OPTIONS_INIT \
+	{ FLAGHOOK_ENDPOINT_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+FLAGHOOK_EXTERN int flaghook_endpoint_options_init(flaghook_endpoint_options *opts,
+                                                   unsigned int version);
+
+/* Registers an endpoint; its id goes to *out_id.  Thread-safe. */
+FLAGHOOK_EXTERN int flaghook_endpoint_add(flaghook_client *client, uint64_t *out_id,
+                                          const flaghook_endpoint_options *opts);
+FLAGHOOK_EXTERN int flaghook_endpoint_remove(flaghook_client *client, uint64_t id);
+FLAGHOOK_EXTERN int flaghook_endpoint_set_enabled(flaghook_client *client, uint64_t id,
+                                                  int enabled);
+
+/* ------------------------------------------------------------------ */
+/* Emitting                                                            */
+
+/*
+ * Validates and renders `event`, then delivers it to every enabled endpoint
+ * whose scope and event mask match.  In SYNC mode it returns after each has
+ * been tried once: 0 when every one answered 2xx (or none matched),
+ * FLAGHOOK_EDELIVERY when any did not; on_result tells which.  Invalid input
+ * returns its code and nothing is sent.  Safe from many threads at once.
+ */
+FLAGHOOK_EXTERN int flaghook_emit(flaghook_client *client, const flaghook_event *event);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FLAGHOOK_H */

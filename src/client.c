@@ -1,0 +1,190 @@
+/* The client: options, lifecycle, global init, version, plug-in tables. */
+#include "client.h"
+
+#include <curl/curl.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#define DEFAULT_TIMEOUT_MS 10000
+#define DEFAULT_MAX_BODY (1024 * 1024)
+#define DEFAULT_MAX_RESPONSE (64 * 1024)
+
+const char *flaghook_version(void) { return FLAGHOOK_VERSION; }
+uint32_t flaghook_version_number(void) { return FLAGHOOK_VERSION_NUMBER; }
+
+/* ---- global state: libcurl's, counted ---- */
+
+static pthread_mutex_t global_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned global_refs;
+
+int flaghook_global_init(void)
+{
+	int rc = 0;
+	pthread_mutex_lock(&global_lock);
+	if (global_refs == 0 && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		rc = flaghook__error(FLAGHOOK_ETRANSPORT, "curl_global_init failed");
+	if (!rc)
+		global_refs++;
+	pthread_mutex_unlock(&global_lock);
+	return rc;
+}
+
+void flaghook_global_cleanup(void)
+{
+	pthread_mutex_lock(&global_lock);
+	if (global_refs && --global_refs == 0)
+		curl_global_cleanup();
+	pthread_mutex_unlock(&global_lock);
+}
+
+/* ---- plug-in table initialisers ---- */
+
+#define TABLE_INIT(fn, type, current, what)                                              \
+	int fn(type *t, unsigned int version)                                               \
+	{                                                                                   \
+		if (!t)                                                                         \
+			return flaghook__error(FLAGHOOK_EINVAL, what " is NULL");                   \
+		if (version == 0 || version > (current))                                        \
+			return flaghook__error(FLAGHOOK_EVERSION, what " version %u is not supported", \
+			                       version);                                            \
+		memset(t, 0, sizeof(*t));                                                       \
+		t->version = version;                                                           \
+		return 0;                                                                       \
+	}
+
+TABLE_INIT(flaghook_transport_init, flaghook_transport, FLAGHOOK_TRANSPORT_VERSION, "transport")
+TABLE_INIT(flaghook_executor_init, flaghook_executor, FLAGHOOK_EXECUTOR_VERSION, "executor")
+TABLE_INIT(flaghook_storage_init, flaghook_storage, FLAGHOOK_STORAGE_VERSION, "storage")
+TABLE_INIT(flaghook_client_options_init, flaghook_client_options, FLAGHOOK_CLIENT_OPTIONS_VERSION,
+           "client options")
+
+/* ---- errors kept per client ---- */
+
+int flaghook__client_fail(flaghook_client *c, int rc)
+{
+	if (rc < 0 && c) {
+		pthread_mutex_lock(&c->error_lock);
+		snprintf(c->last_error, sizeof(c->last_error), "%s", flaghook_last_error());
+		pthread_mutex_unlock(&c->error_lock);
+	}
+	return rc;
+}
+
+size_t flaghook_client_last_error(const flaghook_client *c, char *buf, size_t size)
+{
+	if (!c)
+		return 0;
+	flaghook_client *mc = (flaghook_client *)c; /* the lock is not part of the value */
+	pthread_mutex_lock(&mc->error_lock);
+	size_t len = strlen(mc->last_error);
+	if (buf && size)
+		snprintf(buf, size, "%s", mc->last_error);
+	pthread_mutex_unlock(&mc->error_lock);
+	return len;
+}
+
+/* ---- lifecycle ---- */
+
+static int check_options(const flaghook_client_options *o)
+{
+	if (o->version == 0 || o->version > FLAGHOOK_CLIENT_OPTIONS_VERSION)
+		return flaghook__error(FLAGHOOK_EVERSION, "client options version %u is not supported", o->version);
+	if (o->mode != FLAGHOOK_MODE_SYNC)
+		return flaghook__error(FLAGHOOK_EINVAL, "client options mode %d is not a mode", (int)o->mode);
+	if (o->connect_timeout_ms < 0 || o->timeout_ms < 0)
+		return flaghook__error(FLAGHOOK_EINVAL, "client options timeouts must not be negative");
+	if (o->allocator && (o->allocator->version == 0 || o->allocator->version > FLAGHOOK_ALLOCATOR_VERSION ||
+	                     !o->allocator->malloc || !o->allocator->realloc || !o->allocator->free))
+		return flaghook__error(FLAGHOOK_EINVAL, "allocator needs a known version and all three functions");
+	if (o->transport && (o->transport->version == 0 || o->transport->version > FLAGHOOK_TRANSPORT_VERSION ||
+	                     !o->transport->send))
+		return flaghook__error(FLAGHOOK_EINVAL, "transport needs a known version and send");
+	if (o->storage && (o->storage->version == 0 || o->storage->version > FLAGHOOK_STORAGE_VERSION ||
+	                   !o->storage->put || !o->storage->record))
+		return flaghook__error(FLAGHOOK_EINVAL, "storage needs a known version, put and record");
+	if (o->executor && (o->executor->version == 0 || o->executor->version > FLAGHOOK_EXECUTOR_VERSION ||
+	                    !o->executor->submit))
+		return flaghook__error(FLAGHOOK_EINVAL, "executor needs a known version and submit");
+	if (o->user_agent) {
+		for (const char *p = o->user_agent; *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				return flaghook__error(FLAGHOOK_EINVAL, "user_agent has a control character");
+	}
+	return 0;
+}
+
+int flaghook_client_new(flaghook_client **out, const flaghook_client_options *opts)
+{
+	flaghook__error_clear();
+	if (!out)
+		return flaghook__error(FLAGHOOK_EINVAL, "out is NULL");
+	*out = NULL;
+	flaghook_client_options defaults = FLAGHOOK_CLIENT_OPTIONS_INIT;
+	const flaghook_client_options *o = opts ? opts : &defaults;
+	int rc = check_options(o);
+	if (rc)
+		return rc;
+	if ((rc = flaghook_global_init()))
+		return rc;
+
+	flaghook_client *c = flaghook__calloc(o->allocator, 1, sizeof(*c));
+	if (!c) {
+		flaghook_global_cleanup();
+		return flaghook__error(FLAGHOOK_ENOMEM, "out of memory");
+	}
+	if (o->allocator) {
+		c->allocator_copy = *o->allocator;
+		c->allocator = &c->allocator_copy;
+	}
+	c->mode = o->mode;
+	c->connect_timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms : DEFAULT_TIMEOUT_MS;
+	c->timeout_ms = o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
+	c->max_body_bytes = o->max_body_bytes ? o->max_body_bytes : DEFAULT_MAX_BODY;
+	c->max_response_bytes = o->max_response_bytes ? o->max_response_bytes : DEFAULT_MAX_RESPONSE;
+	c->on_result = o->on_result;
+	c->user_data = o->user_data;
+	atomic_init(&c->next_delivery_id, 1);
+	pthread_rwlock_init(&c->lock, NULL);
+	pthread_mutex_init(&c->error_lock, NULL);
+
+	char ua[64];
+	snprintf(ua, sizeof(ua), "libflaghook/%s", FLAGHOOK_VERSION);
+	c->user_agent = flaghook__strdup(c->allocator, o->user_agent ? o->user_agent : ua);
+	if (!c->user_agent) {
+		rc = flaghook__error(FLAGHOOK_ENOMEM, "out of memory");
+		goto fail;
+	}
+	if (o->transport)
+		c->transport = *o->transport;
+	else if ((rc = flaghook__transport_curl(&c->transport, c->allocator, o->ca_file)))
+		goto fail;
+	if (o->storage)
+		c->storage = *o->storage;
+	else if ((rc = flaghook__storage_memory(&c->storage, c->allocator)))
+		goto fail;
+	*out = c;
+	return 0;
+fail:
+	flaghook_client_free(c);
+	return rc;
+}
+
+void flaghook_client_free(flaghook_client *c)
+{
+	if (!c)
+		return;
+	flaghook__endpoints_free(c);
+	if (c->transport.destroy)
+		c->transport.destroy(c->transport.user_data);
+	if (c->storage.destroy)
+		c->storage.destroy(c->storage.user_data);
+	flaghook__free(c->allocator, c->user_agent);
+	pthread_rwlock_destroy(&c->lock);
+	pthread_mutex_destroy(&c->error_lock);
+	flaghook_allocator a = c->allocator_copy;
+	bool custom = c->allocator != NULL;
+	flaghook__wipe(c->last_error, sizeof(c->last_error));
+	flaghook__free(custom ? &a : NULL, c);
+	flaghook_global_cleanup();
+}

@@ -1,0 +1,265 @@
+/*
+ * flaghook(1): sign and verify bodies, and send Flagsmith's test webhook.
+ * Secrets come from --secret, --secret-file or FLAGHOOK_SECRET and are
+ * never printed.
+ */
+#include "flaghook.h"
+#include "sample.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EXIT_MISMATCH 1
+#define EXIT_USAGE 2
+#define MAX_INPUT (256u * 1024 * 1024)
+
+static const char usage[] =
+	"usage: flaghook sign   [--secret S | --secret-file PATH] [FILE]\n"
+	"       flaghook verify [--secret S | --secret-file PATH] --signature HEX [FILE]\n"
+	"       flaghook test URL [--secret S | --secret-file PATH]\n"
+	"                     [--scope environment|organisation] [--timeout SECONDS] [--ca-file PATH]\n"
+	"       flaghook --version | --help\n"
+	"The secret may also come from the environment variable FLAGHOOK_SECRET.\n";
+
+typedef struct args {
+	const char *secret;
+	char *secret_owned;
+	const char *signature;
+	const char *scope;
+	const char *file;
+	const char *url;
+	const char *ca_file;
+	long timeout_s;
+} args;
+
+static int fail_usage(const char *what)
+{
+	fprintf(stderr, "flaghook: %s\n%s", what, usage);
+	return EXIT_USAGE;
+}
+
+/* Reads a whole stream; NULL on error (errno set). */
+static char *read_all(FILE *f, size_t *len)
+{
+	size_t cap = 4096, n = 0;
+	char *buf = malloc(cap);
+	while (buf) {
+		n += fread(buf + n, 1, cap - n, f);
+		if (n < cap)
+			break;
+		if (cap >= MAX_INPUT) {
+			free(buf);
+			errno = EFBIG;
+			return NULL;
+		}
+		char *grown = realloc(buf, cap * 2);
+		if (!grown)
+			free(buf);
+		buf = grown;
+		cap *= 2;
+	}
+	if (buf && ferror(f)) {
+		free(buf);
+		return NULL;
+	}
+	*len = n;
+	return buf;
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+	FILE *f = (!path || !strcmp(path, "-")) ? stdin : fopen(path, "rb");
+	if (!f)
+		return NULL;
+	char *data = read_all(f, len);
+	if (f != stdin)
+		fclose(f);
+	return data;
+}
+
+static int parse(int argc, char **argv, int first, args *a)
+{
+	for (int i = first; i < argc; i++) {
+		const char *arg = argv[i];
+		const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!strcmp(arg, "--secret") && next) {
+			a->secret = next, i++;
+		} else if (!strcmp(arg, "--secret-file") && next) {
+			size_t len;
+			free(a->secret_owned);
+			a->secret_owned = read_file(next, &len);
+			if (!a->secret_owned) {
+				fprintf(stderr, "flaghook: --secret-file %s: %s\n", next, strerror(errno));
+				return EXIT_USAGE;
+			}
+			/* A trailing newline is the editor's, not the secret's. */
+			while (len && (a->secret_owned[len - 1] == '\n' || a->secret_owned[len - 1] == '\r'))
+				len--;
+			a->secret_owned[len] = '\0';
+			a->secret = a->secret_owned;
+			i++;
+		} else if (!strcmp(arg, "--signature") && next) {
+			a->signature = next, i++;
+		} else if (!strcmp(arg, "--scope") && next) {
+			a->scope = next, i++;
+		} else if (!strcmp(arg, "--ca-file") && next) {
+			a->ca_file = next, i++;
+		} else if (!strcmp(arg, "--timeout") && next) {
+			char *end;
+			a->timeout_s = strtol(next, &end, 10);
+			if (*end || a->timeout_s <= 0 || a->timeout_s > 3600)
+				return fail_usage("--timeout takes seconds, 1 to 3600");
+			i++;
+		} else if (arg[0] == '-' && arg[1]) {
+			fprintf(stderr, "flaghook: unknown or incomplete option %s\n", arg);
+			return EXIT_USAGE;
+		} else if (!a->url && first == 2 && !strcmp(argv[1], "test")) {
+			a->url = arg;
+		} else if (!a->file) {
+			a->file = arg;
+		} else {
+			return fail_usage("too many arguments");
+		}
+	}
+	if (!a->secret)
+		a->secret = getenv("FLAGHOOK_SECRET");
+	return 0;
+}
+
+static int cmd_sign(args *a, int verify)
+{
+	if (!a->secret)
+		return fail_usage("a secret is needed: --secret, --secret-file or FLAGHOOK_SECRET");
+	if (verify && !a->signature)
+		return fail_usage("verify needs --signature HEX");
+	size_t len = 0;
+	char *body = read_file(a->file, &len);
+	if (!body) {
+		fprintf(stderr, "flaghook: %s: %s\n", a->file ? a->file : "stdin", strerror(errno));
+		return EXIT_USAGE;
+	}
+	int rc;
+	if (verify) {
+		rc = flaghook_verify(a->secret, strlen(a->secret), body, len, a->signature, strlen(a->signature));
+		if (rc == 0)
+			puts("signature OK");
+		else
+			fprintf(stderr, "flaghook: %s\n", flaghook_last_error());
+		rc = rc == 0 ? 0 : EXIT_MISMATCH;
+	} else {
+		char sig[FLAGHOOK_SIGNATURE_HEX_BYTES + 1];
+		rc = flaghook_sign(sig, sizeof(sig), a->secret, strlen(a->secret), body, len);
+		if (rc == 0)
+			puts(sig);
+		else
+			fprintf(stderr, "flaghook: %s\n", flaghook_last_error());
+		rc = rc ? EXIT_USAGE : 0;
+	}
+	free(body);
+	return rc;
+}
+
+typedef struct test_outcome {
+	int seen;
+	int status;
+	int errclass;
+	char error[256];
+} test_outcome;
+
+static void on_test_result(const flaghook_result *r, void *ud)
+{
+	test_outcome *t = ud;
+	t->seen = 1;
+	t->status = r->status;
+	t->errclass = r->errclass;
+	snprintf(t->error, sizeof(t->error), "%s", r->error);
+}
+
+/* Sends the sample like the "Test webhook" button and reports like it. */
+static int cmd_test(args *a)
+{
+	if (!a->url)
+		return fail_usage("test needs a URL");
+	int org = 0;
+	if (a->scope && !strcmp(a->scope, "organisation"))
+		org = 1;
+	else if (a->scope && strcmp(a->scope, "environment"))
+		return fail_usage("--scope is environment or organisation");
+
+	test_outcome out = { 0 };
+	flaghook_client_options co = FLAGHOOK_CLIENT_OPTIONS_INIT;
+	co.on_result = on_test_result;
+	co.user_data = &out;
+	co.ca_file = a->ca_file;
+	if (a->timeout_s)
+		co.timeout_ms = co.connect_timeout_ms = a->timeout_s * 1000;
+	flaghook_client *c = NULL;
+	int rc = flaghook_client_new(&c, &co);
+	if (rc) {
+		fprintf(stderr, "flaghook: %s\n", flaghook_last_error());
+		return EXIT_USAGE;
+	}
+	flaghook_endpoint_options eo = FLAGHOOK_ENDPOINT_OPTIONS_INIT;
+	eo.scope = org ? FLAGHOOK_SCOPE_ORGANISATION : FLAGHOOK_SCOPE_ENVIRONMENT;
+	eo.scope_id = 1;
+	eo.url = a->url;
+	eo.secret = a->secret;
+	eo.secret_len = a->secret ? strlen(a->secret) : 0;
+	eo.events = FLAGHOOK_EVENT_BIT(org ? FLAGHOOK_EVENT_AUDIT_LOG_CREATED : FLAGHOOK_EVENT_FLAG_UPDATED);
+	uint64_t id;
+	rc = flaghook_endpoint_add(c, &id, &eo);
+	if (rc) {
+		fprintf(stderr, "flaghook: %s\n", flaghook_last_error());
+		flaghook_client_free(c);
+		return EXIT_USAGE;
+	}
+	rc = flaghook_emit(c, org ? fh_sample_organisation() : fh_sample_environment());
+	flaghook_client_free(c);
+	if (!out.seen) {
+		fprintf(stderr, "flaghook: %s\n", flaghook_last_error());
+		return EXIT_MISMATCH;
+	}
+	if (out.status >= 200 && out.status < 300) {
+		printf("Webhook test successful: HTTP %d\n", out.status);
+		return 0;
+	}
+	if (out.status) {
+		printf("Webhook returned invalid status: HTTP %d\n", out.status);
+		return EXIT_MISMATCH;
+	}
+	printf("Could not connect to webhook URL (%s): %s\n", flaghook_errclass_name(out.errclass), out.error);
+	return EXIT_MISMATCH;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return fail_usage("a command is needed");
+	if (!strcmp(argv[1], "--version")) {
+		printf("flaghook %s\n", flaghook_version());
+		return 0;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	args a = { 0 };
+	int rc = parse(argc, argv, 2, &a);
+	if (!rc) {
+		if (!strcmp(argv[1], "sign"))
+			rc = cmd_sign(&a, 0);
+		else if (!strcmp(argv[1], "verify"))
+			rc = cmd_sign(&a, 1);
+		else if (!strcmp(argv[1], "test"))
+			rc = cmd_test(&a);
+		else
+			rc = fail_usage("unknown command");
+	}
+	if (a.secret_owned) {
+		memset(a.secret_owned, 0, strlen(a.secret_owned));
+		free(a.secret_owned);
+	}
+	return rc;
+}

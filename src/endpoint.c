@@ -1,0 +1,301 @@
+/* Endpoints: validation, the registry, and routing an event to them. */
+#include "client.h"
+
+#include <string.h>
+#include <strings.h>
+
+#define URL_MAX 2048
+#define SECRET_MAX 4096
+
+int flaghook_endpoint_options_init(flaghook_endpoint_options *opts, unsigned int version)
+{
+	if (!opts)
+		return flaghook__error(FLAGHOOK_EINVAL, "opts is NULL");
+	if (version == 0 || version > FLAGHOOK_ENDPOINT_OPTIONS_VERSION)
+		return flaghook__error(FLAGHOOK_EVERSION, "endpoint options version %u is not supported", version);
+	memset(opts, 0, sizeof(*opts));
+	opts->version = version;
+	opts->scope = FLAGHOOK_SCOPE_ENVIRONMENT;
+	return 0;
+}
+
+/* The URL is never echoed in messages: it may carry credentials. */
+static int check_url(const char *url)
+{
+	if (!url)
+		return flaghook__error(FLAGHOOK_EURL, "endpoint url is NULL");
+	size_t len = strlen(url);
+	if (len > URL_MAX)
+		return flaghook__error(FLAGHOOK_EURL, "endpoint url is longer than %d bytes", URL_MAX);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)url[i];
+		if (c <= 0x20 || c == 0x7f)
+			return flaghook__error(FLAGHOOK_EURL,
+			                       "endpoint url has a control character or space at byte %zu", i);
+	}
+	size_t skip;
+	if (!strncasecmp(url, "http://", 7))
+		skip = 7;
+	else if (!strncasecmp(url, "https://", 8))
+		skip = 8;
+	else
+		return flaghook__error(FLAGHOOK_EURL, "endpoint url must start with http:// or https://");
+	const char *host = url + skip;
+	const char *at = strpbrk(host, "/?#");
+	size_t authority = at ? (size_t)(at - host) : strlen(host);
+	const char *userinfo = memchr(host, '@', authority);
+	if (userinfo)
+		authority -= (size_t)(userinfo + 1 - host), host = userinfo + 1;
+	if (authority == 0 || host[0] == ':')
+		return flaghook__error(FLAGHOOK_EURL, "endpoint url has no host");
+	return 0;
+}
+
+static int check_secret(const char *secret, size_t len)
+{
+	if (!secret && len)
+		return flaghook__error(FLAGHOOK_ESECRET, "endpoint secret is NULL with secret_len > 0");
+	if (len > SECRET_MAX)
+		return flaghook__error(FLAGHOOK_ESECRET, "endpoint secret is longer than %d bytes", SECRET_MAX);
+	for (size_t i = 0; i < len; i++) {
+		char c = secret[i];
+		if (c == '\0' || c == '\r' || c == '\n')
+			return flaghook__error(FLAGHOOK_ESECRET,
+			                       "endpoint secret has a NUL, CR or LF at byte %zu", i);
+	}
+	size_t bad = flaghook__utf8_invalid_at(secret, len);
+	if (bad != (size_t)-1)
+		return flaghook__error(FLAGHOOK_ESECRET, "endpoint secret is not UTF-8 at byte %zu", bad);
+	return 0;
+}
+
+static uint32_t default_events(int32_t scope, int32_t profile)
+{
+	if (profile == FLAGHOOK_PROFILE_BULLET_TRAIN)
+		return FLAGHOOK_EVENT_BIT(FLAGHOOK_EVENT_AUDIT_LOG_CREATED);
+	if (scope == FLAGHOOK_SCOPE_ORGANISATION)
+		return FLAGHOOK_EVENT_BIT(FLAGHOOK_EVENT_AUDIT_LOG_CREATED) |
+		       FLAGHOOK_EVENT_BIT(FLAGHOOK_EVENT_FLAG_UPDATED) |
+		       FLAGHOOK_EVENT_BIT(FLAGHOOK_EVENT_FLAG_DELETED);
+	return FLAGHOOK_EVENT_BIT(FLAGHOOK_EVENT_FLAG_UPDATED) |
+	       FLAGHOOK_EVENT_BIT(FLAGHOOK_EVENT_FLAG_DELETED) |
+	       FLAGHOOK_EVENT_BIT(FLAGHOOK_EVENT_NEW_VERSION_PUBLISHED);
+}
+
+#define ALL_EVENTS (FLAGHOOK_EVENT_BIT(FLAGHOOK_EVENT_FLAG_UPDATED) | \
+                    FLAGHOOK_EVENT_BIT(FLAGHOOK_EVENT_FLAG_DELETED) | \
+                    FLAGHOOK_EVENT_BIT(FLAGHOOK_EVENT_AUDIT_LOG_CREATED) | \
+                    FLAGHOOK_EVENT_BIT(FLAGHOOK_EVENT_NEW_VERSION_PUBLISHED))
+
+static void endpoint_free(flaghook_client *c, fh_endpoint *ep)
+{
+	if (!ep)
+		return;
+	flaghook__free(c->allocator, ep->url);
+	if (ep->secret) {
+		flaghook__wipe(ep->secret, ep->secret_len);
+		flaghook__free(c->allocator, ep->secret);
+	}
+	for (size_t i = 0; i < ep->standard_secret_count; i++) {
+		if (ep->standard_secrets[i]) {
+			flaghook__wipe(ep->standard_secrets[i], strlen(ep->standard_secrets[i]));
+			flaghook__free(c->allocator, ep->standard_secrets[i]);
+		}
+	}
+	flaghook__free(c->allocator, ep->standard_secrets);
+	flaghook__free(c->allocator, ep);
+}
+
+void flaghook__endpoint_release(flaghook_client *c, fh_endpoint *ep)
+{
+	if (atomic_fetch_sub(&ep->refs, 1) == 1)
+		endpoint_free(c, ep);
+}
+
+static int endpoint_build(flaghook_client *c, fh_endpoint **out, const flaghook_endpoint_options *o)
+{
+	if (o->version == 0 || o->version > FLAGHOOK_ENDPOINT_OPTIONS_VERSION)
+		return flaghook__error(FLAGHOOK_EVERSION, "endpoint options version %u is not supported", o->version);
+	if (o->scope != FLAGHOOK_SCOPE_ENVIRONMENT && o->scope != FLAGHOOK_SCOPE_ORGANISATION)
+		return flaghook__error(FLAGHOOK_EINVAL, "endpoint scope %d is not a scope", (int)o->scope);
+	if (o->profile < FLAGHOOK_PROFILE_FLAGSMITH || o->profile > FLAGHOOK_PROFILE_BULLET_TRAIN)
+		return flaghook__error(FLAGHOOK_EINVAL, "endpoint profile %d is not a profile", (int)o->profile);
+	if (o->render_flags & ~FLAGHOOK_RENDER_COMPACT)
+		return flaghook__error(FLAGHOOK_EINVAL, "endpoint render_flags has unknown bits");
+	uint32_t events = o->events ? o->events : default_events(o->scope, o->profile);
+	if (events & ~(uint32_t)ALL_EVENTS)
+		return flaghook__error(FLAGHOOK_EINVAL, "endpoint events has bits that are not event types");
+	if (o->profile == FLAGHOOK_PROFILE_BULLET_TRAIN &&
+	    events != FLAGHOOK_EVENT_BIT(FLAGHOOK_EVENT_AUDIT_LOG_CREATED))
+		return flaghook__error(FLAGHOOK_EINVAL, "a Bullet Train endpoint takes AUDIT_LOG_CREATED only");
+	int rc = check_url(o->url);
+	if (!rc)
+		rc = check_secret(o->secret, o->secret_len);
+	if (rc)
+		return rc;
+	if (o->standard_secret_count && !o->standard_secrets)
+		return flaghook__error(FLAGHOOK_ESECRET, "standard_secrets is NULL with a count");
+	for (size_t i = 0; i < o->standard_secret_count; i++) {
+		char probe[64];
+		if (!o->standard_secrets[i] ||
+		    flaghook_standard_sign(probe, sizeof(probe), o->standard_secrets[i], "x", 0, "", 0))
+			return flaghook__error(FLAGHOOK_ESECRET,
+			                       "standard_secrets[%zu] is not whsec_ followed by base64", i);
+	}
+
+	fh_endpoint *ep = flaghook__calloc(c->allocator, 1, sizeof(*ep));
+	if (!ep)
+		return flaghook__error(FLAGHOOK_ENOMEM, "out of memory");
+	ep->scope = o->scope;
+	ep->scope_id = o->scope_id;
+	ep->events = events;
+	ep->profile = o->profile;
+	ep->render_flags = o->render_flags;
+	atomic_init(&ep->enabled, !o->disabled);
+	atomic_init(&ep->refs, 1);
+	ep->url = flaghook__strdup(c->allocator, o->url);
+	bool oom = !ep->url;
+	if (o->secret_len) {
+		ep->secret = flaghook__memdup(c->allocator, o->secret, o->secret_len);
+		ep->secret_len = o->secret_len;
+		oom |= !ep->secret;
+	}
+	if (o->standard_secret_count) {
+		ep->standard_secrets = flaghook__calloc(c->allocator, o->standard_secret_count, sizeof(char *));
+		oom |= !ep->standard_secrets;
+		for (size_t i = 0; ep->standard_secrets && i < o->standard_secret_count; i++) {
+			ep->standard_secrets[i] = flaghook__strdup(c->allocator, o->standard_secrets[i]);
+			ep->standard_secret_count = i + 1;
+			oom |= !ep->standard_secrets[i];
+		}
+	}
+	if (oom) {
+		endpoint_free(c, ep);
+		return flaghook__error(FLAGHOOK_ENOMEM, "out of memory");
+	}
+	*out = ep;
+	return 0;
+}
+
+int flaghook_endpoint_add(flaghook_client *c, uint64_t *out_id, const flaghook_endpoint_options *o)
+{
+	flaghook__error_clear();
+	if (!c || !out_id || !o)
+		return c ? flaghook__client_fail(c, flaghook__error(FLAGHOOK_EINVAL, "out_id or opts is NULL"))
+		         : flaghook__error(FLAGHOOK_EINVAL, "client is NULL");
+	fh_endpoint *ep = NULL;
+	int rc = endpoint_build(c, &ep, o);
+	if (rc)
+		return flaghook__client_fail(c, rc);
+	pthread_rwlock_wrlock(&c->lock);
+	if (c->endpoint_count == c->endpoint_cap) {
+		size_t cap = c->endpoint_cap ? c->endpoint_cap * 2 : 8;
+		fh_endpoint **grown = flaghook__realloc(c->allocator, c->endpoints, cap * sizeof(*grown));
+		if (!grown) {
+			pthread_rwlock_unlock(&c->lock);
+			endpoint_free(c, ep);
+			return flaghook__client_fail(c, flaghook__error(FLAGHOOK_ENOMEM, "out of memory"));
+		}
+		c->endpoints = grown;
+		c->endpoint_cap = cap;
+	}
+	ep->id = ++c->next_endpoint_id;
+	c->endpoints[c->endpoint_count++] = ep;
+	*out_id = ep->id;
+	pthread_rwlock_unlock(&c->lock);
+	return 0;
+}
+
+int flaghook_endpoint_remove(flaghook_client *c, uint64_t id)
+{
+	flaghook__error_clear();
+	if (!c)
+		return flaghook__error(FLAGHOOK_EINVAL, "client is NULL");
+	fh_endpoint *gone = NULL;
+	pthread_rwlock_wrlock(&c->lock);
+	for (size_t i = 0; i < c->endpoint_count; i++) {
+		if (c->endpoints[i]->id == id) {
+			gone = c->endpoints[i];
+			memmove(&c->endpoints[i], &c->endpoints[i + 1],
+			        (c->endpoint_count - i - 1) * sizeof(*c->endpoints));
+			c->endpoint_count--;
+			break;
+		}
+	}
+	pthread_rwlock_unlock(&c->lock);
+	if (!gone)
+		return flaghook__client_fail(c, flaghook__error(FLAGHOOK_ENOTFOUND,
+		                                                "no endpoint with id %llu", (unsigned long long)id));
+	/* Deliveries in flight hold their own reference. */
+	flaghook__endpoint_release(c, gone);
+	return 0;
+}
+
+int flaghook_endpoint_set_enabled(flaghook_client *c, uint64_t id, int enabled)
+{
+	flaghook__error_clear();
+	if (!c)
+		return flaghook__error(FLAGHOOK_EINVAL, "client is NULL");
+	int rc = FLAGHOOK_ENOTFOUND;
+	pthread_rwlock_rdlock(&c->lock);
+	for (size_t i = 0; i < c->endpoint_count; i++) {
+		if (c->endpoints[i]->id == id) {
+			atomic_store(&c->endpoints[i]->enabled, enabled != 0);
+			rc = 0;
+			break;
+		}
+	}
+	pthread_rwlock_unlock(&c->lock);
+	if (rc)
+		return flaghook__client_fail(c, flaghook__error(rc, "no endpoint with id %llu",
+		                                                (unsigned long long)id));
+	return 0;
+}
+
+static bool matches(const fh_endpoint *ep, int type, int64_t env_id, int64_t org_id)
+{
+	if (!atomic_load(&ep->enabled) || !(ep->events & FLAGHOOK_EVENT_BIT(type)))
+		return false;
+	if (ep->scope == FLAGHOOK_SCOPE_ENVIRONMENT)
+		return env_id && ep->scope_id == env_id;
+	return org_id && ep->scope_id == org_id;
+}
+
+int flaghook__route(flaghook_client *c, int type, int64_t env_id, int64_t org_id,
+                    fh_endpoint ***out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	pthread_rwlock_rdlock(&c->lock);
+	size_t count = 0;
+	for (size_t i = 0; i < c->endpoint_count; i++)
+		count += matches(c->endpoints[i], type, env_id, org_id);
+	fh_endpoint **list = NULL;
+	if (count) {
+		list = flaghook__calloc(c->allocator, count, sizeof(*list));
+		if (!list) {
+			pthread_rwlock_unlock(&c->lock);
+			return flaghook__error(FLAGHOOK_ENOMEM, "out of memory");
+		}
+		size_t k = 0;
+		for (size_t i = 0; i < c->endpoint_count; i++) {
+			if (matches(c->endpoints[i], type, env_id, org_id)) {
+				atomic_fetch_add(&c->endpoints[i]->refs, 1);
+				list[k++] = c->endpoints[i];
+			}
+		}
+	}
+	pthread_rwlock_unlock(&c->lock);
+	*out = list;
+	*n = count;
+	return 0;
+}
+
+void flaghook__endpoints_free(flaghook_client *c)
+{
+	for (size_t i = 0; i < c->endpoint_count; i++)
+		flaghook__endpoint_release(c, c->endpoints[i]);
+	flaghook__free(c->allocator, c->endpoints);
+	c->endpoints = NULL;
+	c->endpoint_count = c->endpoint_cap = 0;
+}

@@ -1,0 +1,56 @@
+/* Error codes, their texts, and the per-thread detail of the last failure. */
+#include "internal.h"
+
+#include <stdio.h>
+
+static _Thread_local char last_error[512];
+
+const char *flaghook_strerror(int code)
+{
+	switch (code) {
+	case FLAGHOOK_OK: return "success";
+	case FLAGHOOK_EINVAL: return "invalid argument";
+	case FLAGHOOK_ENOMEM: return "out of memory";
+	case FLAGHOOK_EUTF8: return "invalid UTF-8";
+	case FLAGHOOK_ETOOBIG: return "body over the size limit";
+	case FLAGHOOK_EURL: return "unacceptable URL";
+	case FLAGHOOK_ESECRET: return "unacceptable secret";
+	case FLAGHOOK_ENOTFOUND: return "no such endpoint";
+	case FLAGHOOK_EVERSION: return "unsupported struct version";
+	case FLAGHOOK_EDELIVERY: return "delivery failed";
+	case FLAGHOOK_EVERIFY: return "signature does not match";
+	case FLAGHOOK_ETRANSPORT: return "transport failure";
+	case FLAGHOOK_EFULL: return "queue full";
+	case FLAGHOOK_ESTATE: return "client is shutting down";
+	case FLAGHOOK_ESTORAGE: return "storage failure";
+	case FLAGHOOK_EBUFSIZE: return "buffer too small";
+	case FLAGHOOK_EEVENT: return "invalid event";
+	case FLAGHOOK_ETIMEOUT: return "timed out";
+	default: return "unknown error";
+	}
+}
+
+const char *flaghook_last_error(void)
+{
+	return last_error;
+}
+
+int flaghook__verror(int code, const char *fmt, va_list ap)
+{
+	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	return code;
+}
+
+int flaghook__error(int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	flaghook__verror(code, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+void flaghook__error_clear(void)
+{
+	last_error[0] = '\0';
+}

@@ -1,0 +1,120 @@
+/* Internal declarations shared by the library's sources.  Nothing here is
+ * exported: the build uses -fvisibility=hidden and only FLAGHOOK_EXTERN
+ * functions are visible. */
+#ifndef FLAGHOOK_INTERNAL_H
+#define FLAGHOOK_INTERNAL_H
+
+#include "flaghook.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+
+#if defined(__GNUC__)
+#  define FH_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#  define FH_PRINTF(a, b)
+#endif
+
+/* ---- memory (alloc.c) ---- */
+
+/* Resolves NULL to the malloc-backed default. */
+const flaghook_allocator *flaghook__allocator(const flaghook_allocator *a);
+void *flaghook__malloc(const flaghook_allocator *a, size_t size);
+void *flaghook__calloc(const flaghook_allocator *a, size_t n, size_t size);
+void *flaghook__realloc(const flaghook_allocator *a, void *p, size_t size);
+void flaghook__free(const flaghook_allocator *a, void *p);
+char *flaghook__strdup(const flaghook_allocator *a, const char *s);
+void *flaghook__memdup(const flaghook_allocator *a, const void *p, size_t n);
+/* Zeroes n bytes in a way the compiler may not remove. */
+void flaghook__wipe(void *p, size_t n);
+
+/* Growable byte buffer on the public flaghook_buf.  `limit` (0: none) caps
+ * its size: a write past it fails with FLAGHOOK_ETOOBIG. */
+int flaghook__buf_reserve(flaghook_buf *b, size_t extra, size_t limit);
+int flaghook__buf_put(flaghook_buf *b, const void *p, size_t n, size_t limit);
+
+/* ---- errors (error.c) ---- */
+
+/* Records `code` with a formatted detail for flaghook_last_error() and
+ * returns code, so callers can `return flaghook__error(...)`. */
+int flaghook__error(int code, const char *fmt, ...) FH_PRINTF(2, 3);
+int flaghook__verror(int code, const char *fmt, va_list ap);
+void flaghook__error_clear(void);
+
+/* ---- time (time.c) ---- */
+
+/* Wall clock, microseconds since the epoch. */
+int64_t flaghook__now_us(void);
+/* Monotonic clock, microseconds. */
+int64_t flaghook__mono_us(void);
+/* How Flagsmith's three code paths print a datetime. */
+typedef enum {
+	FH_TIME_STRFTIME, /* strftime("%Y-%m-%dT%H:%M:%S.%fZ"): always six digits */
+	FH_TIME_DRF,      /* REST framework isoformat: ".ffffff" only when non-zero */
+	FH_TIME_DJANGO,   /* DjangoJSONEncoder: milliseconds, only when non-zero */
+} fh_time_style;
+/* Writes the UTC time to out with its length; -1 when the year is outside
+ * 1..9999 (what Python's datetime can hold). */
+int flaghook__format_time(char out[32], int64_t us, fh_time_style style);
+
+/* ---- JSON writer (json_writer.c) ---- */
+
+#define FH_JSON_MAX_DEPTH 32
+
+typedef struct fh_json {
+	flaghook_buf *out;
+	size_t limit;
+	bool compact;
+	int depth;
+	bool first[FH_JSON_MAX_DEPTH];     /* nothing written yet in this container */
+	bool in_object[FH_JSON_MAX_DEPTH]; /* object (true) or array */
+#ifndef NDEBUG
+	const char *last_key[FH_JSON_MAX_DEPTH];
+#endif
+	int err;              /* first error; later writes are no-ops */
+	size_t bad_offset;    /* byte offset of an invalid UTF-8 sequence */
+} fh_json;
+
+void fh_json_init(fh_json *w, flaghook_buf *out, size_t limit, bool compact);
+void fh_json_object_begin(fh_json *w);
+void fh_json_object_end(fh_json *w);
+void fh_json_array_begin(fh_json *w);
+void fh_json_array_end(fh_json *w);
+/* Keys must come in code-point order: render.c writes members pre-sorted. */
+void fh_json_key(fh_json *w, const char *key);
+void fh_json_string(fh_json *w, const char *s, size_t len);
+void fh_json_cstring(fh_json *w, const char *s); /* NULL writes null */
+void fh_json_int(fh_json *w, int64_t v);
+void fh_json_double(fh_json *w, double v);
+void fh_json_bool(fh_json *w, bool v);
+void fh_json_null(fh_json *w);
+void fh_json_raw(fh_json *w, const char *s, size_t len);
+
+/* Python repr() of a finite double into out (>= 32 bytes); returns length,
+ * or -1 for NaN and infinities. */
+int flaghook__double_repr(char out[32], double v);
+/* Checks UTF-8; returns the offset of the first bad byte or (size_t)-1. */
+size_t flaghook__utf8_invalid_at(const char *s, size_t len);
+
+/* ---- signing (sign.c) ---- */
+
+int flaghook__hmac_sha256(uint8_t out[32], const void *key, size_t key_len,
+                          const void *a, size_t a_len);
+void flaghook__hex(char *out, const uint8_t *in, size_t n);
+
+/* ---- rendering (render.c) ---- */
+
+/* Renders with an explicit error-context prefix ("event"). */
+int flaghook__render(flaghook_buf *out, const flaghook_event *ev, int profile,
+                     uint32_t flags, size_t max_body);
+/* Routing ids of a valid event (0 when none). */
+void flaghook__event_scope(const flaghook_event *ev, int64_t *env_id, int64_t *org_id);
+
+/* ---- default plug-ins (transport_curl.c, storage_memory.c) ---- */
+
+/* Default plug-ins. */
+int flaghook__transport_curl(flaghook_transport *out, const flaghook_allocator *a,
+                             const char *ca_file);
+int flaghook__storage_memory(flaghook_storage *out, const flaghook_allocator *a);
+
+#endif
