@@ -107,6 +107,8 @@ void flaghook__hex(char *out, const uint8_t *in, size_t n);
 /* Renders with an explicit error-context prefix ("event"). */
 int flaghook__render(flaghook_buf *out, const flaghook_event *ev, int profile,
                      uint32_t flags, size_t max_body);
+/* Writes one typed value (objects with sorted keys), as for extra members. */
+int flaghook__render_value(flaghook_buf *out, const flaghook_value *v, uint32_t flags);
 /* Routing ids of a valid event (0 when none). */
 void flaghook__event_scope(const flaghook_event *ev, int64_t *env_id, int64_t *org_id);
 

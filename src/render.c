@@ -664,6 +664,16 @@ int flaghook__render(flaghook_buf *out, const flaghook_event *ev, int profile,
 	return r.err;
 }
 
+int flaghook__render_value(flaghook_buf *out, const flaghook_value *v, uint32_t flags)
+{
+	render r;
+	memset(&r, 0, sizeof(r));
+	fh_json_init(&r.w, out, 0, (flags & FLAGHOOK_RENDER_COMPACT) != 0);
+	value(&r, v, "value", 0);
+	check(&r, "value");
+	return r.err;
+}
+
 void flaghook__event_scope(const flaghook_event *ev, int64_t *env_id, int64_t *org_id)
 {
 	*env_id = ev->environment_id;

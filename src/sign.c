@@ -88,7 +88,7 @@ int flaghook_verify(const char *secret, size_t secret_len, const void *body, siz
 	 * their capitals by 0x20 and no other character is accepted as equal. */
 	for (size_t i = 0; i < sizeof(given); i++) {
 		unsigned char c = (unsigned char)signature_hex[i];
-		unsigned upper = (unsigned)((c - 'A') <= ('F' - 'A'));
+		unsigned upper = (unsigned)c - 'A' <= (unsigned)('F' - 'A');
 		given[i] = (char)(c | (upper << 5));
 	}
 	int match = ct_equal(expect, given, sizeof(given));
