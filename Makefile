@@ -98,10 +98,10 @@ $(CMD): src/cmd/flaghook.c src/cmd/sample.c src/cmd/sample.h $(STATIC) include/f
 # ---- examples -------------------------------------------------------------------
 EX_FLAGS := $(FH_CFLAGS) $(FH_LDFLAGS)
 
-$(BUILD)/examples/flag_server: examples/flag_server.c $(STATIC) | $(BUILD)/examples
+$(BUILD)/examples/flag_server: examples/flag_server.c $(STATIC) include/flaghook.h | $(BUILD)/examples
 	$(CC) $(EX_FLAGS) $< -o $@ $(STATIC) $(LIB_LIBS)
-$(BUILD)/examples/receiver: examples/receiver.c $(STATIC) | $(BUILD)/examples
-	$(CC) $(EX_FLAGS) $< -o $@ $(STATIC) $(LIB_LIBS) $$(pkg-config --libs libmicrohttpd)
+$(BUILD)/examples/receiver: examples/receiver.c $(STATIC) include/flaghook.h | $(BUILD)/examples
+	$(CC) $(EX_FLAGS) $$(pkg-config --cflags libmicrohttpd) $< -o $@ $(STATIC) $(LIB_LIBS) $$(pkg-config --libs libmicrohttpd)
 
 examples: $(BUILD)/examples/flag_server $(BUILD)/examples/receiver
 
@@ -115,7 +115,7 @@ TEST_NAMES  := test_json test_sign test_render test_differential test_deliver te
 TEST_BINS   := $(TEST_NAMES:%=$(BUILD)/tests/%)
 TEST_SUPPORT := tests/support/httpd.c tests/support/vectors.c tests/support/sample_events.c
 TEST_CFLAGS := $(FH_CFLAGS) -Isrc -Itests/support -Isrc/cmd
-TEST_LIBS   := $(STATIC) $(LIB_LIBS) -lcmocka -lcjson -lmbedtls -lmbedx509 -lmbedcrypto
+TEST_LIBS   := $(STATIC) $(LIB_LIBS) -lcmocka -lcjson -lmbedtls -lmbedx509 -lmbedcrypto -lm
 
 $(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT) $(wildcard tests/support/*.h) src/cmd/sample.c src/cmd/sample.h $(STATIC) | $(BUILD)/tests
 	$(CC) $(TEST_CFLAGS) $< $(TEST_SUPPORT) src/cmd/sample.c -o $@ $(FH_LDFLAGS) $(TEST_LIBS)

@@ -48,7 +48,10 @@ int flaghook__format_time(char out[32], int64_t us, fh_time_style style)
 	int64_t y;
 	unsigned m, d;
 	civil_from_days(days, &y, &m, &d);
-	int n = snprintf(out, 32, "%04d-%02u-%02uT%02d:%02d:%02d", (int)y, m, d,
+	/* Python's strftime hands %Y to glibc, which does not pad years below
+	 * 1000 ("5-01-02"); isoformat always writes four digits. */
+	int n = snprintf(out, 32, style == FH_TIME_STRFTIME ? "%d-%02u-%02uT%02d:%02d:%02d"
+	                                                    : "%04d-%02u-%02uT%02d:%02d:%02d", (int)y, m, d,
 	                 (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60));
 	if (style == FH_TIME_STRFTIME || (style == FH_TIME_DRF && frac))
 		n += snprintf(out + n, (size_t)(32 - n), ".%06d", (int)frac);
