@@ -4,9 +4,14 @@
  * One public header.  Every function returns an int: 0 on success or a
  * negative FLAGHOOK_E* code whose value never changes.  Structs passed in
  * start with `unsigned int version` and only ever grow at the end; each has
- * a FLAGHOOK_X_INIT macro and a flaghook_x_init() function.  Handles are
- * opaque.  Nothing here uses varargs, bit-fields, ssize_t or passes a struct
- * by value, so the API binds through any FFI.
+ * an INIT macro and an init function (FLAGHOOK_CLIENT_OPTIONS_INIT and
+ * flaghook_client_options_init(), and so on).  Handles are opaque.  Nothing
+ * here uses varargs, bit-fields, ssize_t or passes a struct by value, so the
+ * API binds through any FFI.
+ *
+ * Threads: every function may be called from any thread; the functions that
+ * take a client may be called on one client from many threads at once.
+ * flaghook_client_free() must not race with other calls on that client.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -70,6 +75,9 @@ FLAGHOOK_EXTERN uint32_t flaghook_version_number(void);
 #define FLAGHOOK_EBUFSIZE  -15  /* the caller's buffer is too small */
 #define FLAGHOOK_EEVENT    -16  /* the event does not describe a valid payload */
 #define FLAGHOOK_ETIMEOUT  -17  /* a wait ran out of time */
+#define FLAGHOOK_ESYSTEM   -18  /* the operating system refused (e.g. no randomness) */
+/* FLAGHOOK_EFULL, FLAGHOOK_ESTATE and FLAGHOOK_ETIMEOUT are returned only by
+ * the asynchronous engine; their values are fixed now so they never move. */
 
 /* A short static description of a code ("invalid UTF-8"); never NULL. */
 FLAGHOOK_EXTERN const char *flaghook_strerror(int code);
@@ -312,7 +320,7 @@ FLAGHOOK_EXTERN int flaghook_event_init(flaghook_event *event, unsigned int vers
 /* The current Flagsmith server (2.265). */
 #define FLAGHOOK_PROFILE_FLAGSMITH      0
 /* Flagsmith 2020: integer environment and project ids, a feature-state id,
- * no multivariate values, timestamps in milliseconds. */
+ * timestamps in milliseconds, and no multivariate list (left out). */
 #define FLAGHOOK_PROFILE_FLAGSMITH_2020 1
 /* Bullet Train: environment endpoints got flag changes as AUDIT_LOG_CREATED
  * events with environment {api_key, id, name, project}.  Flag events do not
@@ -334,7 +342,9 @@ typedef struct flaghook_render_options {
 FLAGHOOK_EXTERN int flaghook_render_options_init(flaghook_render_options *opts,
                                                  unsigned int version);
 
-/* Validates `event` and writes its body to `out` (NULL opts: defaults). */
+/* Validates `event` and writes its body to `out` (NULL opts: defaults).
+ * *out must be empty (FLAGHOOK_BUF_INIT, or freed); it is left empty on
+ * failure. */
 FLAGHOOK_EXTERN int flaghook_render(flaghook_buf *out, const flaghook_event *event,
                                     const flaghook_render_options *opts);
 
@@ -352,15 +362,17 @@ FLAGHOOK_EXTERN int flaghook_sign(char *out, size_t out_size,
                                   const char *secret, size_t secret_len,
                                   const void *body, size_t body_len);
 
-/* 0 when signature_hex (any case) is the signature of body; FLAGHOOK_EVERIFY
- * when not.  Constant time in the contents. */
+/* 0 when signature_hex (any case) is the signature of body; otherwise
+ * non-zero: FLAGHOOK_EVERIFY, or FLAGHOOK_EINVAL for a NULL argument.
+ * Constant time in the contents.  Treat every non-zero result as "reject". */
 FLAGHOOK_EXTERN FLAGHOOK_WARN_UNUSED int flaghook_verify(
 	const char *secret, size_t secret_len, const void *body, size_t body_len,
 	const char *signature_hex, size_t signature_len);
 
 /*
  * Standard Webhooks v1 (standardwebhooks.com): "v1,<base64>" over
- * "msg_id.timestamp.body" with key = base64 of a "whsec_" secret.  Writes a
+ * "msg_id.timestamp.body" with key = the base64 after the "whsec_" prefix
+ * (the prefix may be left off; the key is at most 128 bytes).  Writes a
  * NUL-terminated string to out; FLAGHOOK_EBUFSIZE when out is too small
  * (flaghook_standard_signature_bytes() is always enough for one secret).
  */
@@ -373,7 +385,8 @@ FLAGHOOK_EXTERN int flaghook_standard_sign(char *out, size_t out_size,
 /*
  * Verifies a webhook-signature header (one or more space-separated "v1,..."
  * entries) against any of `secret_count` secrets.  When tolerance_s > 0 the
- * timestamp must be within tolerance_s of now_s.  0 or FLAGHOOK_EVERIFY.
+ * timestamp must be within tolerance_s of now_s.  0 when one matches;
+ * otherwise non-zero (FLAGHOOK_EVERIFY, or FLAGHOOK_EINVAL).
  */
 FLAGHOOK_EXTERN FLAGHOOK_WARN_UNUSED int flaghook_standard_verify(
 	const char *const *secrets, size_t secret_count,
@@ -403,8 +416,9 @@ typedef struct flaghook_header {
 } flaghook_header;
 
 /* One POST, as the library hands it to a transport. */
+#define FLAGHOOK_REQUEST_VERSION 1
 typedef struct flaghook_request {
-	unsigned int version;
+	unsigned int version;       /* FLAGHOOK_REQUEST_VERSION of the library */
 	const char *url;
 	const flaghook_header *headers;
 	size_t header_count;
@@ -415,8 +429,9 @@ typedef struct flaghook_request {
 } flaghook_request;
 
 /* What a transport reports back; the library owns the buffers. */
+#define FLAGHOOK_RESPONSE_VERSION 1
 typedef struct flaghook_response {
-	unsigned int version;
+	unsigned int version;       /* FLAGHOOK_RESPONSE_VERSION of the library */
 	int32_t status;             /* HTTP status, 0 when none arrived */
 	int32_t errclass;           /* FLAGHOOK_ERRCLASS_* for a transport failure */
 	char *error;                /* NUL-terminated detail, error_size bytes */
@@ -459,8 +474,9 @@ FLAGHOOK_EXTERN int flaghook_executor_init(flaghook_executor *executor,
                                            unsigned int version);
 
 /* A delivery as the storage plug-in sees it. */
+#define FLAGHOOK_DELIVERY_VERSION 1
 typedef struct flaghook_delivery {
-	unsigned int version;
+	unsigned int version;       /* FLAGHOOK_DELIVERY_VERSION of the library */
 	uint64_t id;                /* unique within the client */
 	const char *event_id;       /* stable across retries */
 	int32_t event_type;
@@ -500,8 +516,9 @@ FLAGHOOK_EXTERN int flaghook_storage_init(flaghook_storage *storage,
 typedef struct flaghook_client flaghook_client;
 
 /* What happened to one delivery; valid only during the callback. */
+#define FLAGHOOK_RESULT_VERSION 1
 typedef struct flaghook_result {
-	unsigned int version;
+	unsigned int version;       /* FLAGHOOK_RESULT_VERSION of the library */
 	uint64_t endpoint_id;
 	const char *event_id;
 	int32_t event_type;
@@ -542,7 +559,10 @@ typedef struct flaghook_client_options {
 FLAGHOOK_EXTERN int flaghook_client_options_init(flaghook_client_options *opts,
                                                  unsigned int version);
 
-/* NULL opts: every default.  The client copies what it needs from opts. */
+/* NULL opts: every default.  The client copies what it needs from opts.
+ * On success the client owns the transport's and storage's user_data and
+ * calls their destroy in flaghook_client_free(); on failure it calls
+ * neither, and they stay the caller's. */
 FLAGHOOK_EXTERN int flaghook_client_new(flaghook_client **out,
                                         const flaghook_client_options *opts);
 /* NULL is a no-op.  Secrets are zeroed before their memory is released. */
@@ -587,11 +607,11 @@ typedef struct flaghook_endpoint_options {
 
 #define FLAGHOOK_ENDPOINT_OPTIONS_VERSION 1
 #define FLAGHOOK_ENDPOINT_OPTIONS_INIT \
-	{ FLAGHOOK_ENDPOINT_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+	{ FLAGHOOK_ENDPOINT_OPTIONS_VERSION, FLAGHOOK_SCOPE_ENVIRONMENT, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 FLAGHOOK_EXTERN int flaghook_endpoint_options_init(flaghook_endpoint_options *opts,
                                                    unsigned int version);
 
-/* Registers an endpoint; its id goes to *out_id.  Thread-safe. */
+/* Registers an endpoint; its id goes to *out_id. */
 FLAGHOOK_EXTERN int flaghook_endpoint_add(flaghook_client *client, uint64_t *out_id,
                                           const flaghook_endpoint_options *opts);
 FLAGHOOK_EXTERN int flaghook_endpoint_remove(flaghook_client *client, uint64_t id);

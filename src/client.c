@@ -166,6 +166,11 @@ int flaghook_client_new(flaghook_client **out, const flaghook_client_options *op
 	*out = c;
 	return 0;
 fail:
+	/* The caller's plug-ins stay the caller's when we fail. */
+	if (o->transport)
+		memset(&c->transport, 0, sizeof(c->transport));
+	if (o->storage)
+		memset(&c->storage, 0, sizeof(c->storage));
 	flaghook_client_free(c);
 	return rc;
 }

@@ -22,7 +22,7 @@ static int new_event_id(char out[EVENT_ID_BYTES])
 	while (got < sizeof(b)) {
 		ssize_t n = getrandom(b + got, sizeof(b) - got, 0);
 		if (n <= 0)
-			return flaghook__error(FLAGHOOK_ETRANSPORT, "getrandom failed");
+			return flaghook__error(FLAGHOOK_ESYSTEM, "getrandom failed: no event id");
 		got += (size_t)n;
 	}
 	b[6] = (uint8_t)((b[6] & 0x0F) | 0x40);
@@ -98,13 +98,13 @@ static int attempt(attempt_ctx *a, const fh_endpoint *ep, flaghook_delivery *d, 
 
 	flaghook_response resp;
 	memset(&resp, 0, sizeof(resp));
-	resp.version = 1;
+	resp.version = FLAGHOOK_RESPONSE_VERSION;
 	resp.error = err;
 	resp.error_size = err_size;
 	resp.body = a->response_body;
 	resp.body_size = c->max_response_bytes;
 	if (!rc) {
-		flaghook_request req = { 1, ep->url, h, nh, d->body, d->body_len,
+		flaghook_request req = { FLAGHOOK_REQUEST_VERSION, ep->url, h, nh, d->body, d->body_len,
 		                         c->connect_timeout_ms, c->timeout_ms };
 		rc = c->transport.send(&req, &resp, c->transport.user_data);
 		if (rc && !err[0])
@@ -138,7 +138,7 @@ static int attempt(attempt_ctx *a, const fh_endpoint *ep, flaghook_delivery *d, 
 		}
 	}
 	memset(res, 0, sizeof(*res));
-	res->version = 1;
+	res->version = FLAGHOOK_RESULT_VERSION;
 	res->endpoint_id = ep->id;
 	res->event_id = a->event_id;
 	res->event_type = a->event_type;
@@ -205,30 +205,36 @@ int flaghook_emit(flaghook_client *c, const flaghook_event *ev)
 	int64_t now = flaghook__now_us();
 	for (size_t i = 0; i < neps; i++) {
 		const flaghook_buf *b = body_for(bodies, nbodies, eps[i]);
-		ds[i] = (flaghook_delivery){ 1, atomic_fetch_add(&c->next_delivery_id, 1), event_id, ev->type,
+		ds[i] = (flaghook_delivery){ FLAGHOOK_DELIVERY_VERSION, atomic_fetch_add(&c->next_delivery_id, 1), event_id, ev->type,
 		                             eps[i]->id, b->ptr, b->size, 0, now, now };
 	}
 	/* The outbox holds every delivery before the first attempt. */
 	if ((rc = c->storage.put(ds, neps, c->storage.user_data))) {
-		rc = flaghook__error(FLAGHOOK_ESTORAGE, "storage put failed: %s", flaghook_strerror(rc));
+		rc = flaghook__error(rc == FLAGHOOK_ENOMEM ? FLAGHOOK_ENOMEM : FLAGHOOK_ESTORAGE,
+		                     "storage put failed, nothing sent: %s", flaghook_strerror(rc));
 		goto out;
 	}
 
 	attempt_ctx a = { c, event_id, ev->type, start, response };
-	int failed = 0;
+	int failed = 0, unrecorded = 0;
 	for (size_t i = 0; i < neps; i++) {
 		flaghook_result res;
 		char err[256];
 		int outcome = attempt(&a, eps[i], &ds[i], &res, err, sizeof(err));
-		c->storage.record(&ds[i], outcome, res.status, res.errclass, c->storage.user_data);
+		unrecorded += c->storage.record(&ds[i], outcome, res.status, res.errclass, c->storage.user_data) != 0;
 		if (outcome != FLAGHOOK_OUTCOME_DELIVERED)
 			failed++;
 		if (c->on_result)
 			c->on_result(&res, c->user_data);
 	}
+	/* Every outcome reached on_result; the return value says what the
+	 * caller most needs to act on. */
 	if (failed)
 		rc = flaghook__error(FLAGHOOK_EDELIVERY, "%d of %zu endpoints did not take event %s",
 		                     failed, neps, event_id);
+	else if (unrecorded)
+		rc = flaghook__error(FLAGHOOK_ESTORAGE, "storage could not record %d outcomes of event %s",
+		                     unrecorded, event_id);
 out:
 	flaghook_buf_free(&probe);
 	for (size_t i = 0; i < nbodies; i++)

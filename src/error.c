@@ -26,6 +26,7 @@ const char *flaghook_strerror(int code)
 	case FLAGHOOK_EBUFSIZE: return "buffer too small";
 	case FLAGHOOK_EEVENT: return "invalid event";
 	case FLAGHOOK_ETIMEOUT: return "timed out";
+	case FLAGHOOK_ESYSTEM: return "system error";
 	default: return "unknown error";
 	}
 }

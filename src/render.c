@@ -366,12 +366,10 @@ static void feature_state(render *r, const char *key, const flaghook_feature_sta
 		fh_json_key(&r->w, "identity_identifier");
 		fh_json_null(&r->w);
 	}
-	/* The 2020 server had no multivariate values; today's always sends the
-	 * list, [] for a plain flag. */
+	/* Today's server always sends the list ([] for a plain flag); the 2020
+	 * one had none, so its receivers get the shape they know. */
 	if (r->profile != FLAGHOOK_PROFILE_FLAGSMITH_2020)
 		mv_values(r, fs->mv_values, fs->mv_count);
-	else if (fs->mv_count)
-		fail(r, FLAGHOOK_EEVENT, "mv_values", "cannot be sent in the 2020 profile");
 	fh_json_object_end(&r->w);
 	pop(r);
 }
@@ -615,7 +613,12 @@ static int check_event(const flaghook_event *ev)
 	case FLAGHOOK_EVENT_FLAG_UPDATED:
 	case FLAGHOOK_EVENT_FLAG_DELETED: want = ev->flag; break;
 	case FLAGHOOK_EVENT_AUDIT_LOG_CREATED: want = ev->audit; break;
-	case FLAGHOOK_EVENT_NEW_VERSION_PUBLISHED: want = ev->published; break;
+	case FLAGHOOK_EVENT_NEW_VERSION_PUBLISHED:
+		/* Its payload names no environment, and it goes to one. */
+		if (!ev->environment_id)
+			return flaghook__error(FLAGHOOK_EEVENT, "event.environment_id: NEW_VERSION_PUBLISHED needs it");
+		want = ev->published;
+		break;
 	default: return flaghook__error(FLAGHOOK_EEVENT, "event.type: %d is not an event type", (int)ev->type);
 	}
 	int set = (ev->flag != NULL) + (ev->audit != NULL) + (ev->published != NULL);
@@ -634,6 +637,8 @@ int flaghook__render(flaghook_buf *out, const flaghook_event *ev, int profile,
 		return rc;
 	if (profile < FLAGHOOK_PROFILE_FLAGSMITH || profile > FLAGHOOK_PROFILE_BULLET_TRAIN)
 		return flaghook__error(FLAGHOOK_EINVAL, "profile %d is not a profile", profile);
+	if (flags & ~FLAGHOOK_RENDER_COMPACT)
+		return flaghook__error(FLAGHOOK_EINVAL, "render flags 0x%x has unknown bits", (unsigned)flags);
 
 	render r;
 	memset(&r, 0, sizeof(r));

@@ -58,6 +58,7 @@ static int ct_equal(const void *a, const void *b, size_t n)
 int flaghook_sign(char *out, size_t out_size, const char *secret, size_t secret_len,
                   const void *body, size_t body_len)
 {
+	flaghook__error_clear();
 	if (!out || (!secret && secret_len) || (!body && body_len))
 		return flaghook__error(FLAGHOOK_EINVAL, "flaghook_sign: out, secret or body is NULL");
 	if (out_size < FLAGHOOK_SIGNATURE_HEX_BYTES + 1)
@@ -75,6 +76,7 @@ int flaghook_sign(char *out, size_t out_size, const char *secret, size_t secret_
 int flaghook_verify(const char *secret, size_t secret_len, const void *body, size_t body_len,
                     const char *signature_hex, size_t signature_len)
 {
+	flaghook__error_clear();
 	if ((!secret && secret_len) || (!body && body_len) || !signature_hex)
 		return flaghook__error(FLAGHOOK_EINVAL, "flaghook_verify: secret, body or signature is NULL");
 	if (signature_len != FLAGHOOK_SIGNATURE_HEX_BYTES)
@@ -148,6 +150,7 @@ static int standard_signature(char out[STANDARD_SIG_BYTES], const char *secret,
 int flaghook_standard_sign(char *out, size_t out_size, const char *secret, const char *msg_id,
                            int64_t timestamp, const void *body, size_t body_len)
 {
+	flaghook__error_clear();
 	if (!out || !secret || !msg_id || (!body && body_len))
 		return flaghook__error(FLAGHOOK_EINVAL, "flaghook_standard_sign: an argument is NULL");
 	if (out_size < STANDARD_SIG_BYTES)
@@ -165,6 +168,7 @@ int flaghook_standard_verify(const char *const *secrets, size_t secret_count, co
                              const char *timestamp, const char *header, const void *body,
                              size_t body_len, int64_t now_s, int64_t tolerance_s)
 {
+	flaghook__error_clear();
 	if ((!secrets && secret_count) || !msg_id || !timestamp || !header || (!body && body_len))
 		return flaghook__error(FLAGHOOK_EINVAL, "flaghook_standard_verify: an argument is NULL");
 	char *end = NULL;

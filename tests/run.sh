@@ -8,6 +8,11 @@ for t in "$@"; do
   printf '%s\n' "$out"
   p=$(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | awk '{s+=$1} END {print s+0}')
   f=$(printf '%s\n' "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' | awk '{s+=$1} END {print s+0}')
+  # Programs without cmocka end with a plain "N passed, N failed" line.
+  if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+    p=$(printf '%s\n' "$out" | sed -n 's/^\([0-9]*\) passed, [0-9]* failed$/\1/p' | tail -n 1); p=${p:-0}
+    f=$(printf '%s\n' "$out" | sed -n 's/^[0-9]* passed, \([0-9]*\) failed$/\1/p' | tail -n 1); f=${f:-0}
+  fi
   passed=$((passed + p)); failed=$((failed + f))
   # A crash or a non-zero exit without a cmocka failure count still fails.
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then failed=$((failed + 1)); broken="$broken $name(exit $rc)"; fi

@@ -80,7 +80,20 @@ static void test_null_and_versions(void **state)
 	o.profile = 7;
 	assert_int_equal(flaghook_render(&out, fh_sample_environment(), &o), FLAGHOOK_EINVAL);
 	assert_null(out.ptr);
+	o.profile = 0;
+	o.flags = 0x80;
+	assert_int_equal(flaghook_render(&out, fh_sample_environment(), &o), FLAGHOOK_EINVAL);
 	flaghook_buf_free(NULL);
+	/* NEW_VERSION_PUBLISHED names no environment in its body: the event must. */
+	flaghook_version_published vp = { .feature_id = 1, .feature_name = "f", .uuid = "u" };
+	flaghook_event pub = FLAGHOOK_EVENT_INIT;
+	pub.type = FLAGHOOK_EVENT_NEW_VERSION_PUBLISHED;
+	pub.published = &vp;
+	assert_int_equal(flaghook_render(&out, &pub, NULL), FLAGHOOK_EEVENT);
+	assert_non_null(strstr(flaghook_last_error(), "event.environment_id"));
+	pub.environment_id = 3;
+	assert_int_equal(flaghook_render(&out, &pub, NULL), 0);
+	flaghook_buf_free(&out);
 	flaghook_event blank;
 	assert_int_equal(flaghook_event_init(&blank, FLAGHOOK_EVENT_VERSION), 0);
 	assert_int_equal(blank.version, FLAGHOOK_EVENT_VERSION);
@@ -227,10 +240,12 @@ static void test_profiles(void **state)
 	o.profile = FLAGHOOK_PROFILE_BULLET_TRAIN;
 	assert_int_equal(flaghook_render(&out, fh_sample_environment(), &o), FLAGHOOK_EEVENT);
 	assert_non_null(strstr(flaghook_last_error(), "AUDIT_LOG_CREATED"));
-	/* The 2020 server had no multivariate values to send. */
+	/* The 2020 server had no multivariate values: the list is left out. */
 	o.profile = FLAGHOOK_PROFILE_FLAGSMITH_2020;
-	assert_int_equal(flaghook_render(&out, fh_sample_environment(), &o), FLAGHOOK_EEVENT);
-	assert_non_null(strstr(flaghook_last_error(), "mv_values"));
+	assert_int_equal(flaghook_render(&out, fh_sample_environment(), &o), 0);
+	assert_null(strstr(out.ptr, "multivariate"));
+	assert_non_null(strstr(out.ptr, "\"environment\": 1,"));
+	flaghook_buf_free(&out);
 	/* The size limit is checked as the body grows. */
 	o.profile = FLAGHOOK_PROFILE_FLAGSMITH;
 	o.max_body_bytes = 100;
