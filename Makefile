@@ -50,7 +50,7 @@ DEB_BUILD   := gcc make pkg-config libcurl4-openssl-dev libmbedtls-dev libcjson-
 DEB_TEST    := libcmocka-dev libmicrohttpd-dev python3 openssl curl binutils g++
 DEB_ALL     := $(DEB_BUILD) $(DEB_TEST)
 
-.PHONY: all lib check demo deps install uninstall clean examples header-test symbols-test
+.PHONY: all lib check demo deps install uninstall installcheck clean examples header-test symbols-test
 
 all: $(STATIC) $(SHARED) $(CMD)
 lib: $(STATIC) $(SHARED)
@@ -164,6 +164,9 @@ install: all $(BUILD)/flaghook.pc
 	install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 $(MAN3) $(DESTDIR)$(MANDIR)/man3/
 	install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7/
+
+installcheck: all
+	@sh tests/install-check.sh $(BUILD)
 
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/flaghook.h $(DESTDIR)$(LIBDIR)/libflaghook.a \
