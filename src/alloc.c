@@ -14,13 +14,7 @@ static const flaghook_allocator default_allocator = {
 
 int flaghook_allocator_init(flaghook_allocator *a, unsigned int version)
 {
-	if (!a)
-		return flaghook__error(FLAGHOOK_EINVAL, "allocator is NULL");
-	if (version == 0 || version > FLAGHOOK_ALLOCATOR_VERSION)
-		return flaghook__error(FLAGHOOK_EVERSION, "allocator version %u is not supported", version);
-	memset(a, 0, sizeof(*a));
-	a->version = version;
-	return 0;
+	return flaghook__struct_init(a, sizeof(*a), version, FLAGHOOK_ALLOCATOR_VERSION, "allocator");
 }
 
 const flaghook_allocator *flaghook__allocator(const flaghook_allocator *a)

@@ -1,4 +1,4 @@
-/* The client: options, lifecycle, global init, version, plug-in tables. */
+/* The client: options, lifecycle, global init, plug-in table initialisers. */
 #include "client.h"
 
 #include <curl/curl.h>
@@ -9,9 +9,6 @@
 #define DEFAULT_TIMEOUT_MS 10000
 #define DEFAULT_MAX_BODY (1024 * 1024)
 #define DEFAULT_MAX_RESPONSE (64 * 1024)
-
-const char *flaghook_version(void) { return FLAGHOOK_VERSION; }
-uint32_t flaghook_version_number(void) { return FLAGHOOK_VERSION_NUMBER; }
 
 /* ---- global state: libcurl's, counted ---- */
 
@@ -40,24 +37,25 @@ void flaghook_global_cleanup(void)
 
 /* ---- plug-in table initialisers ---- */
 
-#define TABLE_INIT(fn, type, current, what)                                              \
-	int fn(type *t, unsigned int version)                                               \
-	{                                                                                   \
-		if (!t)                                                                         \
-			return flaghook__error(FLAGHOOK_EINVAL, what " is NULL");                   \
-		if (version == 0 || version > (current))                                        \
-			return flaghook__error(FLAGHOOK_EVERSION, what " version %u is not supported", \
-			                       version);                                            \
-		memset(t, 0, sizeof(*t));                                                       \
-		t->version = version;                                                           \
-		return 0;                                                                       \
-	}
+int flaghook_transport_init(flaghook_transport *t, unsigned int version)
+{
+	return flaghook__struct_init(t, sizeof(*t), version, FLAGHOOK_TRANSPORT_VERSION, "transport");
+}
 
-TABLE_INIT(flaghook_transport_init, flaghook_transport, FLAGHOOK_TRANSPORT_VERSION, "transport")
-TABLE_INIT(flaghook_executor_init, flaghook_executor, FLAGHOOK_EXECUTOR_VERSION, "executor")
-TABLE_INIT(flaghook_storage_init, flaghook_storage, FLAGHOOK_STORAGE_VERSION, "storage")
-TABLE_INIT(flaghook_client_options_init, flaghook_client_options, FLAGHOOK_CLIENT_OPTIONS_VERSION,
-           "client options")
+int flaghook_executor_init(flaghook_executor *x, unsigned int version)
+{
+	return flaghook__struct_init(x, sizeof(*x), version, FLAGHOOK_EXECUTOR_VERSION, "executor");
+}
+
+int flaghook_storage_init(flaghook_storage *st, unsigned int version)
+{
+	return flaghook__struct_init(st, sizeof(*st), version, FLAGHOOK_STORAGE_VERSION, "storage");
+}
+
+int flaghook_client_options_init(flaghook_client_options *o, unsigned int version)
+{
+	return flaghook__struct_init(o, sizeof(*o), version, FLAGHOOK_CLIENT_OPTIONS_VERSION, "client options");
+}
 
 /* ---- errors kept per client ---- */
 
@@ -88,8 +86,9 @@ size_t flaghook_client_last_error(const flaghook_client *c, char *buf, size_t si
 
 static int check_options(const flaghook_client_options *o)
 {
-	if (o->version == 0 || o->version > FLAGHOOK_CLIENT_OPTIONS_VERSION)
-		return flaghook__error(FLAGHOOK_EVERSION, "client options version %u is not supported", o->version);
+	int rc = flaghook__check_version(o->version, FLAGHOOK_CLIENT_OPTIONS_VERSION, "client options");
+	if (rc)
+		return rc;
 	if (o->mode != FLAGHOOK_MODE_SYNC)
 		return flaghook__error(FLAGHOOK_EINVAL, "client options mode %d is not a mode", (int)o->mode);
 	if (o->connect_timeout_ms < 0 || o->timeout_ms < 0)

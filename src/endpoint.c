@@ -9,14 +9,11 @@
 
 int flaghook_endpoint_options_init(flaghook_endpoint_options *opts, unsigned int version)
 {
-	if (!opts)
-		return flaghook__error(FLAGHOOK_EINVAL, "opts is NULL");
-	if (version == 0 || version > FLAGHOOK_ENDPOINT_OPTIONS_VERSION)
-		return flaghook__error(FLAGHOOK_EVERSION, "endpoint options version %u is not supported", version);
-	memset(opts, 0, sizeof(*opts));
-	opts->version = version;
-	opts->scope = FLAGHOOK_SCOPE_ENVIRONMENT;
-	return 0;
+	int rc = flaghook__struct_init(opts, sizeof(*opts), version, FLAGHOOK_ENDPOINT_OPTIONS_VERSION,
+	                               "endpoint options");
+	if (!rc)
+		opts->scope = FLAGHOOK_SCOPE_ENVIRONMENT;
+	return rc;
 }
 
 /* The URL is never echoed in messages: it may carry credentials. */
@@ -114,8 +111,9 @@ void flaghook__endpoint_release(flaghook_client *c, fh_endpoint *ep)
 
 static int endpoint_build(flaghook_client *c, fh_endpoint **out, const flaghook_endpoint_options *o)
 {
-	if (o->version == 0 || o->version > FLAGHOOK_ENDPOINT_OPTIONS_VERSION)
-		return flaghook__error(FLAGHOOK_EVERSION, "endpoint options version %u is not supported", o->version);
+	int rc = flaghook__check_version(o->version, FLAGHOOK_ENDPOINT_OPTIONS_VERSION, "endpoint options");
+	if (rc)
+		return rc;
 	if (o->scope != FLAGHOOK_SCOPE_ENVIRONMENT && o->scope != FLAGHOOK_SCOPE_ORGANISATION)
 		return flaghook__error(FLAGHOOK_EINVAL, "endpoint scope %d is not a scope", (int)o->scope);
 	if (o->profile < FLAGHOOK_PROFILE_FLAGSMITH || o->profile > FLAGHOOK_PROFILE_BULLET_TRAIN)
@@ -128,7 +126,7 @@ static int endpoint_build(flaghook_client *c, fh_endpoint **out, const flaghook_
 	if (o->profile == FLAGHOOK_PROFILE_BULLET_TRAIN &&
 	    events != FLAGHOOK_EVENT_BIT(FLAGHOOK_EVENT_AUDIT_LOG_CREATED))
 		return flaghook__error(FLAGHOOK_EINVAL, "a Bullet Train endpoint takes AUDIT_LOG_CREATED only");
-	int rc = check_url(o->url);
+	rc = check_url(o->url);
 	if (!rc)
 		rc = check_secret(o->secret, o->secret_len);
 	if (rc)

@@ -33,6 +33,15 @@ void flaghook__wipe(void *p, size_t n);
 int flaghook__buf_reserve(flaghook_buf *b, size_t extra, size_t limit);
 int flaghook__buf_put(flaghook_buf *b, const void *p, size_t n, size_t limit);
 
+/* ---- versioned structs (version.c) ---- */
+
+/* Zeroes a caller's struct and sets its version, after checking the version
+ * is one this library knows (1..current).  `what` names it in errors. */
+int flaghook__struct_init(void *p, size_t size, unsigned int version,
+                          unsigned int current, const char *what);
+/* Checks a version field the caller filled in. */
+int flaghook__check_version(unsigned int version, unsigned int current, const char *what);
+
 /* ---- errors (error.c) ---- */
 
 /* Records `code` with a formatted detail for flaghook_last_error() and

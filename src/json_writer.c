@@ -36,11 +36,9 @@ static void put(fh_json *w, const char *s, size_t n)
 
 #define PUT_LIT(w, lit) put((w), (lit), sizeof(lit) - 1)
 
-/* Array items are separated here; object members in fh_json_key. */
-static void value_start(fh_json *w)
+/* ", " (or ",") before every item of the open container but the first. */
+static void separator(fh_json *w)
 {
-	if (w->depth == 0 || w->in_object[w->depth - 1])
-		return;
 	if (!w->first[w->depth - 1]) {
 		if (w->compact)
 			PUT_LIT(w, ",");
@@ -48,6 +46,13 @@ static void value_start(fh_json *w)
 			PUT_LIT(w, ", ");
 	}
 	w->first[w->depth - 1] = false;
+}
+
+/* Array items are separated here; object members in fh_json_key. */
+static void value_start(fh_json *w)
+{
+	if (w->depth > 0 && !w->in_object[w->depth - 1])
+		separator(w);
 }
 
 static void open_container(fh_json *w, char c, bool object)
@@ -92,13 +97,7 @@ void fh_json_key(fh_json *w, const char *key)
 	assert(!w->last_key[w->depth - 1] || strcmp(w->last_key[w->depth - 1], key) < 0);
 	w->last_key[w->depth - 1] = key;
 #endif
-	if (!w->first[w->depth - 1]) {
-		if (w->compact)
-			PUT_LIT(w, ",");
-		else
-			PUT_LIT(w, ", ");
-	}
-	w->first[w->depth - 1] = false;
+	separator(w);
 	fh_json_string(w, key, strlen(key));
 	if (w->compact)
 		PUT_LIT(w, ":");

@@ -592,13 +592,7 @@ int flaghook_event_type_from_name(const char *name)
 
 int flaghook_event_init(flaghook_event *ev, unsigned int version)
 {
-	if (!ev)
-		return flaghook__error(FLAGHOOK_EINVAL, "event is NULL");
-	if (version == 0 || version > FLAGHOOK_EVENT_VERSION)
-		return flaghook__error(FLAGHOOK_EVERSION, "event version %u is not supported", version);
-	memset(ev, 0, sizeof(*ev));
-	ev->version = version;
-	return 0;
+	return flaghook__struct_init(ev, sizeof(*ev), version, FLAGHOOK_EVENT_VERSION, "event");
 }
 
 /* Checks the event's own members (the payload is checked while it renders). */
@@ -606,8 +600,9 @@ static int check_event(const flaghook_event *ev)
 {
 	if (!ev)
 		return flaghook__error(FLAGHOOK_EINVAL, "event is NULL");
-	if (ev->version == 0 || ev->version > FLAGHOOK_EVENT_VERSION)
-		return flaghook__error(FLAGHOOK_EVERSION, "event.version %u is not supported", ev->version);
+	int rc = flaghook__check_version(ev->version, FLAGHOOK_EVENT_VERSION, "event");
+	if (rc)
+		return rc;
 	const void *want;
 	switch (ev->type) {
 	case FLAGHOOK_EVENT_FLAG_UPDATED:
@@ -699,13 +694,7 @@ void flaghook__event_scope(const flaghook_event *ev, int64_t *env_id, int64_t *o
 
 int flaghook_render_options_init(flaghook_render_options *opts, unsigned int version)
 {
-	if (!opts)
-		return flaghook__error(FLAGHOOK_EINVAL, "opts is NULL");
-	if (version == 0 || version > FLAGHOOK_RENDER_OPTIONS_VERSION)
-		return flaghook__error(FLAGHOOK_EVERSION, "render options version %u is not supported", version);
-	memset(opts, 0, sizeof(*opts));
-	opts->version = version;
-	return 0;
+	return flaghook__struct_init(opts, sizeof(*opts), version, FLAGHOOK_RENDER_OPTIONS_VERSION, "render options");
 }
 
 int flaghook_render(flaghook_buf *out, const flaghook_event *ev,
@@ -717,11 +706,12 @@ int flaghook_render(flaghook_buf *out, const flaghook_event *ev,
 	flaghook_render_options defaults = FLAGHOOK_RENDER_OPTIONS_INIT;
 	if (!opts)
 		opts = &defaults;
-	if (opts->version == 0 || opts->version > FLAGHOOK_RENDER_OPTIONS_VERSION)
-		return flaghook__error(FLAGHOOK_EVERSION, "render options version %u is not supported", opts->version);
+	int rc = flaghook__check_version(opts->version, FLAGHOOK_RENDER_OPTIONS_VERSION, "render options");
+	if (rc)
+		return rc;
 	flaghook_buf b = FLAGHOOK_BUF_INIT;
 	b.allocator = opts->allocator;
-	int rc = flaghook__render(&b, ev, opts->profile, opts->flags, opts->max_body_bytes);
+	rc = flaghook__render(&b, ev, opts->profile, opts->flags, opts->max_body_bytes);
 	if (rc) {
 		flaghook_buf_free(&b);
 		return rc;
