@@ -73,7 +73,7 @@ deps:
 	fi
 
 # ---- the library ----------------------------------------------------------
-$(BUILD)/obj/%.o: src/%.c src/internal.h src/client.h include/flaghook.h | $(BUILD)/obj
+$(BUILD)/obj/%.o: src/%.c src/internal.h src/client.h src/policy.h include/flaghook.h | $(BUILD)/obj
 	$(CC) $(LIB_CFLAGS) -c $< -o $@
 
 $(BUILD)/obj $(BUILD)/tests $(BUILD)/examples:
@@ -111,7 +111,7 @@ demo: deps
 
 # ---- tests ------------------------------------------------------------------------
 VECTORS     ?= $(firstword $(wildcard ../shared/vectors) tests/vectors)
-TEST_NAMES  := test_json test_sign test_render test_differential test_deliver test_alloc test_cli
+TEST_NAMES  := test_json test_sign test_render test_differential test_deliver test_async test_alloc test_cli
 TEST_BINS   := $(TEST_NAMES:%=$(BUILD)/tests/%)
 TEST_SUPPORT := tests/support/httpd.c tests/support/vectors.c tests/support/sample_events.c
 TEST_CFLAGS := $(FH_CFLAGS) -Isrc -Itests/support -Isrc/cmd

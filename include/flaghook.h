@@ -426,6 +426,10 @@ typedef struct flaghook_request {
 	size_t body_len;
 	int64_t connect_timeout_ms;
 	int64_t timeout_ms;
+	/* A transport polls this during a transfer when it can; non-zero means
+	 * stop now (the client is shutting down).  NULL: nothing to poll. */
+	int (*cancelled)(void *cancel_ctx);
+	void *cancel_ctx;
 } flaghook_request;
 
 /* What a transport reports back; the library owns the buffers. */
@@ -461,7 +465,10 @@ typedef struct flaghook_transport {
 FLAGHOOK_EXTERN int flaghook_transport_init(flaghook_transport *transport,
                                             unsigned int version);
 
-/* The caller's thread pool: run job(arg) on some thread, soon. */
+/* The caller's thread pool: run job(arg) on some thread, soon.  submit
+ * returns 0 when it took the job (it must then run it exactly once) and
+ * non-zero to refuse it (the delivery is tried again shortly).  It is never
+ * called with a library lock held, so it may run the job inline. */
 typedef struct flaghook_executor {
 	unsigned int version;
 	int (*submit)(void (*job)(void *arg), void *arg, void *user_data);
@@ -492,6 +499,7 @@ typedef struct flaghook_delivery {
 #define FLAGHOOK_OUTCOME_DELIVERED 0
 #define FLAGHOOK_OUTCOME_RETRY     1  /* will be tried again */
 #define FLAGHOOK_OUTCOME_GAVE_UP   2  /* final failure */
+#define FLAGHOOK_OUTCOME_ABANDONED 3  /* not completed by flaghook_client_free's deadline */
 
 /* The outbox.  The memory store (the default) implements it. */
 typedef struct flaghook_storage {
@@ -533,6 +541,40 @@ typedef struct flaghook_result {
 } flaghook_result;
 
 #define FLAGHOOK_MODE_SYNC  0       /* emit tries every endpoint before it returns */
+#define FLAGHOOK_MODE_ASYNC 1       /* emit queues and returns; retries on a timer */
+
+/* How retries wait: on the library's scheduler thread, or on the host's
+ * calls to flaghook_tick() (the library then starts no timer thread). */
+#define FLAGHOOK_TIMERS_THREAD 0
+#define FLAGHOOK_TIMERS_TICK   1
+
+/* Why an endpoint was disabled (on_endpoint_disabled). */
+#define FLAGHOOK_DISABLED_GONE    1 /* it answered 410 Gone */
+#define FLAGHOOK_DISABLED_FAILING 2 /* it failed for disable_after_ms without a success */
+
+/* Retry policies. */
+#define FLAGHOOK_RETRY_FLAGSMITH 0 /* 3 attempts, 2 s then 4 s, transport errors only */
+#define FLAGHOOK_RETRY_STANDARD  1 /* 8 attempts over ~28 h with jitter; timeouts,
+                                      connection errors, 408, 429, 5xx; Retry-After;
+                                      410 disables the endpoint */
+
+typedef struct flaghook_retry_policy {
+	unsigned int version;
+	int32_t kind;               /* FLAGHOOK_RETRY_* */
+	/* Waits before the 2nd, 3rd, ... attempt, in ms; the last repeats.
+	 * NULL: the kind's (flagsmith: 2000, 4000; standard: 5 s, 5 min,
+	 * 30 min, 2 h, 5 h, 10 h, 10 h).  Copied by the client. */
+	const int64_t *schedule_ms;
+	size_t schedule_count;
+	int32_t max_attempts;       /* 0: the kind's (3; 8) */
+	int32_t jitter_percent;     /* each wait +-this %; 0: the kind's (0; 20); <0: none */
+	int64_t retry_after_cap_ms; /* longest Retry-After honoured; 0: 1 hour (standard only) */
+} flaghook_retry_policy;
+
+#define FLAGHOOK_RETRY_POLICY_VERSION 1
+#define FLAGHOOK_RETRY_POLICY_INIT { FLAGHOOK_RETRY_POLICY_VERSION, 0, 0, 0, 0, 0, 0 }
+FLAGHOOK_EXTERN int flaghook_retry_policy_init(flaghook_retry_policy *policy,
+                                               unsigned int version);
 
 typedef struct flaghook_client_options {
 	unsigned int version;
@@ -548,14 +590,40 @@ typedef struct flaghook_client_options {
 	const flaghook_storage *storage;     /* NULL: memory */
 	const flaghook_allocator *allocator; /* NULL: malloc */
 	/* Called once per delivery with its final result.  In SYNC mode, on the
-	 * thread that called flaghook_emit, before it returns. */
+	 * thread that called flaghook_emit, before it returns; in ASYNC mode on
+	 * the executor thread that ran the last attempt (or, for deliveries
+	 * abandoned at shutdown, the thread in flaghook_client_free). */
 	void (*on_result)(const flaghook_result *result, void *user_data);
 	void *user_data;
+
+	/* ---- asynchronous delivery (FLAGHOOK_MODE_ASYNC) ---- */
+	int32_t threads;            /* built-in pool size when executor is NULL; 0: 4 */
+	size_t max_pending;         /* deliveries accepted and not finished; 0: 100000 */
+	int64_t emit_wait_ms;       /* when full: 0 returns FLAGHOOK_EFULL at once */
+	const flaghook_retry_policy *retry;   /* NULL: FLAGHOOK_RETRY_FLAGSMITH */
+	int32_t max_in_flight;      /* per endpoint; 0: 4 */
+	int32_t breaker_threshold;  /* consecutive failed attempts that open the
+	                               circuit; 0: 5; <0: no breaker */
+	int64_t breaker_cooldown_ms;/* open this long, then one probe; 0: 30000 */
+	int64_t disable_after_ms;   /* failing this long with no success disables
+	                               the endpoint; 0: never */
+	int64_t shutdown_timeout_ms;/* flaghook_client_free drains this long; 0: 5000 */
+	int32_t timers;             /* FLAGHOOK_TIMERS_THREAD or FLAGHOOK_TIMERS_TICK */
+	/* Monotonic clock in microseconds for retry and breaker times; NULL:
+	 * CLOCK_MONOTONIC.  Tests drive schedules with it and flaghook_tick(). */
+	int64_t (*clock)(void *user_data);
+	/* Called after every attempt (outcome RETRY, DELIVERED or GAVE_UP): the
+	 * hook for "webhook failed" mail.  Same thread as on_result. */
+	void (*on_attempt)(const flaghook_result *attempt, void *user_data);
+	/* An endpoint was disabled (FLAGHOOK_DISABLED_*); its waiting
+	 * deliveries are given up (on_result says so for each). */
+	void (*on_endpoint_disabled)(uint64_t endpoint_id, int32_t reason, void *user_data);
 } flaghook_client_options;
 
 #define FLAGHOOK_CLIENT_OPTIONS_VERSION 1
 #define FLAGHOOK_CLIENT_OPTIONS_INIT \
-	{ FLAGHOOK_CLIENT_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+	{ FLAGHOOK_CLIENT_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, \
+	  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 FLAGHOOK_EXTERN int flaghook_client_options_init(flaghook_client_options *opts,
                                                  unsigned int version);
 
@@ -603,11 +671,16 @@ typedef struct flaghook_endpoint_options {
 	 * With any given, webhook-id/-timestamp/-signature headers are sent. */
 	const char *const *standard_secrets;
 	size_t standard_secret_count;
+	/* Asynchronous delivery. */
+	int32_t fifo;               /* one in flight, in emit order, retries included */
+	int32_t max_in_flight;      /* 0: the client's */
+	const flaghook_retry_policy *retry; /* NULL: the client's */
 } flaghook_endpoint_options;
 
 #define FLAGHOOK_ENDPOINT_OPTIONS_VERSION 1
 #define FLAGHOOK_ENDPOINT_OPTIONS_INIT \
-	{ FLAGHOOK_ENDPOINT_OPTIONS_VERSION, FLAGHOOK_SCOPE_ENVIRONMENT, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+	{ FLAGHOOK_ENDPOINT_OPTIONS_VERSION, FLAGHOOK_SCOPE_ENVIRONMENT, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, \
+	  0, 0, 0 }
 FLAGHOOK_EXTERN int flaghook_endpoint_options_init(flaghook_endpoint_options *opts,
                                                    unsigned int version);
 
@@ -617,6 +690,26 @@ FLAGHOOK_EXTERN int flaghook_endpoint_add(flaghook_client *client, uint64_t *out
 FLAGHOOK_EXTERN int flaghook_endpoint_remove(flaghook_client *client, uint64_t id);
 FLAGHOOK_EXTERN int flaghook_endpoint_set_enabled(flaghook_client *client, uint64_t id,
                                                   int enabled);
+
+/* Counters of one endpoint, readable at any time. */
+typedef struct flaghook_endpoint_stats {
+	unsigned int version;
+	uint64_t queued;            /* accepted, waiting to be sent or for a retry */
+	uint64_t in_flight;         /* being sent now */
+	uint64_t delivered;
+	uint64_t retried;           /* failed attempts that were scheduled again */
+	uint64_t gave_up;
+	uint64_t abandoned;         /* left at shutdown */
+	int32_t disabled;           /* 1 when disabled (by the caller or the library) */
+	int32_t breaker_open;       /* 1 while the circuit is open */
+	int32_t consecutive_failures;
+} flaghook_endpoint_stats;
+
+#define FLAGHOOK_ENDPOINT_STATS_VERSION 1
+#define FLAGHOOK_ENDPOINT_STATS_INIT { FLAGHOOK_ENDPOINT_STATS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+/* Fills *out (whose version the caller sets) for endpoint id. */
+FLAGHOOK_EXTERN int flaghook_endpoint_stats_get(flaghook_client *client, uint64_t id,
+                                                flaghook_endpoint_stats *out);
 
 /* ------------------------------------------------------------------ */
 /* Emitting                                                            */
@@ -629,6 +722,20 @@ FLAGHOOK_EXTERN int flaghook_endpoint_set_enabled(flaghook_client *client, uint6
  * returns its code and nothing is sent.  Safe from many threads at once.
  */
 FLAGHOOK_EXTERN int flaghook_emit(flaghook_client *client, const flaghook_event *event);
+
+/*
+ * ASYNC mode: waits until every accepted delivery has finished (delivered
+ * or given up) or timeout_ms has passed (FLAGHOOK_ETIMEOUT).  In TICK mode
+ * it runs the timers itself while it waits.  SYNC mode: returns 0.
+ */
+FLAGHOOK_EXTERN int flaghook_flush(flaghook_client *client, int64_t timeout_ms);
+
+/*
+ * TICK mode: sends the deliveries whose retry time has come and opens
+ * circuits whose cooldown is over.  *next_ms (may be NULL) gets how long
+ * until it should be called again, -1 when nothing waits on a timer.
+ */
+FLAGHOOK_EXTERN int flaghook_tick(flaghook_client *client, int64_t *next_ms);
 
 #ifdef __cplusplus
 }

@@ -9,6 +9,13 @@
 #define DEFAULT_TIMEOUT_MS 10000
 #define DEFAULT_MAX_BODY (1024 * 1024)
 #define DEFAULT_MAX_RESPONSE (64 * 1024)
+#define DEFAULT_THREADS 4
+#define DEFAULT_MAX_PENDING 100000
+#define DEFAULT_MAX_IN_FLIGHT 4
+#define DEFAULT_BREAKER_THRESHOLD 5
+#define DEFAULT_BREAKER_COOLDOWN_MS 30000
+#define DEFAULT_SHUTDOWN_MS 5000
+#define MAX_THREADS 1024
 
 /* ---- global state: libcurl's, counted ---- */
 
@@ -57,6 +64,11 @@ int flaghook_client_options_init(flaghook_client_options *o, unsigned int versio
 	return flaghook__struct_init(o, sizeof(*o), version, FLAGHOOK_CLIENT_OPTIONS_VERSION, "client options");
 }
 
+int64_t flaghook__clock(flaghook_client *c)
+{
+	return c->clock ? c->clock(c->user_data) : flaghook__mono_us();
+}
+
 /* ---- errors kept per client ---- */
 
 int flaghook__client_fail(flaghook_client *c, int rc)
@@ -89,10 +101,16 @@ static int check_options(const flaghook_client_options *o)
 	int rc = flaghook__check_version(o->version, FLAGHOOK_CLIENT_OPTIONS_VERSION, "client options");
 	if (rc)
 		return rc;
-	if (o->mode != FLAGHOOK_MODE_SYNC)
+	if (o->mode != FLAGHOOK_MODE_SYNC && o->mode != FLAGHOOK_MODE_ASYNC)
 		return flaghook__error(FLAGHOOK_EINVAL, "client options mode %d is not a mode", (int)o->mode);
-	if (o->connect_timeout_ms < 0 || o->timeout_ms < 0)
-		return flaghook__error(FLAGHOOK_EINVAL, "client options timeouts must not be negative");
+	if (o->connect_timeout_ms < 0 || o->timeout_ms < 0 || o->emit_wait_ms < 0 ||
+	    o->breaker_cooldown_ms < 0 || o->disable_after_ms < 0 || o->shutdown_timeout_ms < 0)
+		return flaghook__error(FLAGHOOK_EINVAL, "client options times must not be negative");
+	if (o->threads < 0 || o->threads > MAX_THREADS || o->max_in_flight < 0)
+		return flaghook__error(FLAGHOOK_EINVAL, "client options threads must be 0..%d and max_in_flight >= 0",
+		                       MAX_THREADS);
+	if (o->timers != FLAGHOOK_TIMERS_THREAD && o->timers != FLAGHOOK_TIMERS_TICK)
+		return flaghook__error(FLAGHOOK_EINVAL, "client options timers %d is not a timer mode", (int)o->timers);
 	if (o->allocator && (o->allocator->version == 0 || o->allocator->version > FLAGHOOK_ALLOCATOR_VERSION ||
 	                     !o->allocator->malloc || !o->allocator->realloc || !o->allocator->free))
 		return flaghook__error(FLAGHOOK_EINVAL, "allocator needs a known version and all three functions");
@@ -142,7 +160,20 @@ int flaghook_client_new(flaghook_client **out, const flaghook_client_options *op
 	c->max_body_bytes = o->max_body_bytes ? o->max_body_bytes : DEFAULT_MAX_BODY;
 	c->max_response_bytes = o->max_response_bytes ? o->max_response_bytes : DEFAULT_MAX_RESPONSE;
 	c->on_result = o->on_result;
+	c->on_attempt = o->on_attempt;
+	c->on_endpoint_disabled = o->on_endpoint_disabled;
 	c->user_data = o->user_data;
+	c->max_pending = o->max_pending ? o->max_pending : DEFAULT_MAX_PENDING;
+	c->emit_wait_ms = o->emit_wait_ms;
+	c->max_in_flight = o->max_in_flight ? o->max_in_flight : DEFAULT_MAX_IN_FLIGHT;
+	c->breaker_threshold = o->breaker_threshold ? o->breaker_threshold : DEFAULT_BREAKER_THRESHOLD;
+	c->breaker_cooldown_ms = o->breaker_cooldown_ms ? o->breaker_cooldown_ms : DEFAULT_BREAKER_COOLDOWN_MS;
+	c->disable_after_ms = o->disable_after_ms;
+	c->shutdown_timeout_ms = o->shutdown_timeout_ms ? o->shutdown_timeout_ms : DEFAULT_SHUTDOWN_MS;
+	c->timers = o->timers;
+	c->clock = o->clock;
+	if (o->executor)
+		c->executor = *o->executor;
 	atomic_init(&c->next_delivery_id, 1);
 	pthread_rwlock_init(&c->lock, NULL);
 	pthread_mutex_init(&c->error_lock, NULL);
@@ -162,6 +193,10 @@ int flaghook_client_new(flaghook_client **out, const flaghook_client_options *op
 		c->storage = *o->storage;
 	else if ((rc = flaghook__storage_memory(&c->storage, c->allocator)))
 		goto fail;
+	if ((rc = flaghook__policy_make(&c->policy, o->retry, c->allocator)))
+		goto fail;
+	if ((rc = flaghook__engine_start(c, o->threads ? o->threads : DEFAULT_THREADS)))
+		goto fail;
 	*out = c;
 	return 0;
 fail:
@@ -178,7 +213,10 @@ void flaghook_client_free(flaghook_client *c)
 {
 	if (!c)
 		return;
+	/* Deliveries first: they hold endpoints, bodies and the transport. */
+	flaghook__engine_stop(c);
 	flaghook__endpoints_free(c);
+	flaghook__policy_free(&c->policy, c->allocator);
 	if (c->transport.destroy)
 		c->transport.destroy(c->transport.user_data);
 	if (c->storage.destroy)

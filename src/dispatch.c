@@ -1,7 +1,7 @@
 /*
- * flaghook_emit: validate and render once per body shape, route, record each
- * delivery, then attempt each one: sign, send, classify, record, report.
- * The one place an attempt's outcome is decided.
+ * flaghook_emit: validate and render once per body shape, route, then
+ * either attempt each delivery now (SYNC) or hand them to the engine
+ * (ASYNC).  Also the one attempt both paths share: sign and send.
  */
 #include "client.h"
 
@@ -33,44 +33,21 @@ static int new_event_id(char out[EVENT_ID_BYTES])
 	return 0;
 }
 
-/* The body for one endpoint's shape: rendered once, shared by every
- * endpoint with the same profile and flags. */
-typedef struct body {
-	int32_t profile;
-	uint32_t flags;
-	flaghook_buf buf;
-} body;
+/* ---- one attempt ---- */
 
-static const flaghook_buf *body_for(body *bodies, size_t n, const fh_endpoint *ep)
+void flaghook__attempt(flaghook_client *c, const fh_endpoint *ep, const flaghook_delivery *d,
+                       fh_attempt *at, char *response_buf)
 {
-	for (size_t i = 0; i < n; i++)
-		if (bodies[i].profile == ep->profile && bodies[i].flags == ep->render_flags)
-			return &bodies[i].buf;
-	return NULL;
-}
-
-typedef struct attempt_ctx {
-	flaghook_client *c;
-	const char *event_id;
-	int32_t event_type;
-	int64_t start_us;
-	char *response_body;
-} attempt_ctx;
-
-/* One POST to one endpoint.  Returns the outcome; fills *res. */
-static int attempt(attempt_ctx *a, const fh_endpoint *ep, flaghook_delivery *d, flaghook_result *res,
-                   char *err, size_t err_size)
-{
-	flaghook_client *c = a->c;
 	flaghook_header h[MAX_HEADERS];
 	size_t nh = 0;
 	char signature[FLAGHOOK_SIGNATURE_HEX_BYTES + 1];
 	char ts[24];
 	char *standard = NULL;
+	size_t standard_size = 0;
 
+	memset(at, 0, sizeof(*at));
 	h[nh++] = (flaghook_header){ "Content-Type", "application/json" };
 	h[nh++] = (flaghook_header){ "User-Agent", c->user_agent };
-	err[0] = '\0';
 	int rc = 0;
 	if (ep->secret) {
 		rc = flaghook_sign(signature, sizeof(signature), ep->secret, ep->secret_len, d->body, d->body_len);
@@ -81,17 +58,18 @@ static int attempt(attempt_ctx *a, const fh_endpoint *ep, flaghook_delivery *d, 
 		int64_t now_s = flaghook__now_us() / 1000000;
 		snprintf(ts, sizeof(ts), "%lld", (long long)now_s);
 		size_t per = flaghook_standard_signature_bytes();
-		standard = flaghook__malloc(c->allocator, per * ep->standard_secret_count);
+		standard_size = per * ep->standard_secret_count;
+		standard = flaghook__malloc(c->allocator, standard_size);
 		if (!standard)
 			rc = FLAGHOOK_ENOMEM;
 		for (size_t i = 0; !rc && i < ep->standard_secret_count; i++) {
-			char *at = standard + (i ? strlen(standard) : 0);
+			char *p = standard + (i ? strlen(standard) : 0);
 			if (i)
-				*at++ = ' ';
-			rc = flaghook_standard_sign(at, per, ep->standard_secrets[i], a->event_id,
-			                            now_s, d->body, d->body_len);
+				*p++ = ' ';
+			rc = flaghook_standard_sign(p, per, ep->standard_secrets[i], d->event_id, now_s,
+			                            d->body, d->body_len);
 		}
-		h[nh++] = (flaghook_header){ "webhook-id", a->event_id };
+		h[nh++] = (flaghook_header){ "webhook-id", d->event_id };
 		h[nh++] = (flaghook_header){ "webhook-timestamp", ts };
 		h[nh++] = (flaghook_header){ "webhook-signature", standard };
 	}
@@ -99,58 +77,196 @@ static int attempt(attempt_ctx *a, const fh_endpoint *ep, flaghook_delivery *d, 
 	flaghook_response resp;
 	memset(&resp, 0, sizeof(resp));
 	resp.version = FLAGHOOK_RESPONSE_VERSION;
-	resp.error = err;
-	resp.error_size = err_size;
-	resp.body = a->response_body;
+	resp.error = at->error;
+	resp.error_size = sizeof(at->error);
+	resp.body = response_buf;
 	resp.body_size = c->max_response_bytes;
 	if (!rc) {
 		flaghook_request req = { FLAGHOOK_REQUEST_VERSION, ep->url, h, nh, d->body, d->body_len,
-		                         c->connect_timeout_ms, c->timeout_ms };
+		                         c->connect_timeout_ms, c->timeout_ms,
+		                         c->mode == FLAGHOOK_MODE_ASYNC ? flaghook__cancelled : NULL, c };
 		rc = c->transport.send(&req, &resp, c->transport.user_data);
-		if (rc && !err[0])
-			snprintf(err, err_size, "transport failed: %s", flaghook_strerror(rc));
+		if (rc && !at->error[0])
+			snprintf(at->error, sizeof(at->error), "transport failed: %s", flaghook_strerror(rc));
 	} else {
-		snprintf(err, err_size, "signing failed: %s", flaghook_strerror(rc));
+		snprintf(at->error, sizeof(at->error), "signing failed: %s", flaghook_strerror(rc));
 	}
 	flaghook__wipe(signature, sizeof(signature));
 	if (standard) {
-		flaghook__wipe(standard, flaghook_standard_signature_bytes() * ep->standard_secret_count);
+		flaghook__wipe(standard, standard_size);
 		flaghook__free(c->allocator, standard);
 	}
 
-	d->attempts++;
-	int outcome;
-	if (rc) {
-		outcome = FLAGHOOK_OUTCOME_GAVE_UP;
-		resp.errclass = FLAGHOOK_ERRCLASS_OTHER;
-	} else if (resp.status >= 200 && resp.status < 300) {
-		outcome = FLAGHOOK_OUTCOME_DELIVERED;
-		resp.errclass = FLAGHOOK_ERRCLASS_NONE;
-	} else {
-		/* Synchronous delivery tries once; the asynchronous engine retries. */
-		outcome = FLAGHOOK_OUTCOME_GAVE_UP;
-		if (resp.status) {
-			resp.errclass = FLAGHOOK_ERRCLASS_HTTP;
-			if (!err[0])
-				snprintf(err, err_size, "HTTP status %d", (int)resp.status);
-		} else if (resp.errclass == FLAGHOOK_ERRCLASS_NONE) {
-			resp.errclass = FLAGHOOK_ERRCLASS_OTHER;
-		}
+	at->rc = rc;
+	at->status = rc ? 0 : resp.status;
+	at->errclass = rc ? FLAGHOOK_ERRCLASS_OTHER : resp.errclass;
+	if (at->status >= 200 && at->status <= 299) {
+		at->errclass = FLAGHOOK_ERRCLASS_NONE;
+	} else if (at->status) {
+		at->errclass = FLAGHOOK_ERRCLASS_HTTP;
+		if (!at->error[0])
+			snprintf(at->error, sizeof(at->error), "HTTP status %d", (int)at->status);
+	} else if (at->errclass == FLAGHOOK_ERRCLASS_NONE) {
+		at->errclass = FLAGHOOK_ERRCLASS_OTHER; /* no status and no class: still a failure */
 	}
+	memcpy(at->retry_after, resp.retry_after, sizeof(at->retry_after));
+	at->retry_after[sizeof(at->retry_after) - 1] = '\0';
+	at->response = response_buf;
+	at->response_len = resp.body_len < resp.body_size ? resp.body_len : resp.body_size;
+}
+
+void flaghook__result(flaghook_result *res, const fh_endpoint *ep, const flaghook_delivery *d,
+                      int32_t event_type, int outcome, const fh_attempt *at, int64_t elapsed_us)
+{
 	memset(res, 0, sizeof(*res));
 	res->version = FLAGHOOK_RESULT_VERSION;
 	res->endpoint_id = ep->id;
-	res->event_id = a->event_id;
-	res->event_type = a->event_type;
+	res->event_id = d->event_id;
+	res->event_type = event_type;
 	res->outcome = outcome;
-	res->status = resp.status;
-	res->errclass = resp.errclass;
+	res->status = at->status;
+	res->errclass = at->errclass;
 	res->attempts = d->attempts;
-	res->elapsed_us = flaghook__mono_us() - a->start_us;
-	res->error = err;
-	res->response = a->response_body;
-	res->response_len = resp.body_len < resp.body_size ? resp.body_len : resp.body_size;
-	return outcome;
+	res->elapsed_us = elapsed_us;
+	res->error = at->error;
+	res->response = at->response ? at->response : "";
+	res->response_len = at->response ? at->response_len : 0;
+}
+
+/* ---- emit ---- */
+
+static int render_shapes(flaghook_client *c, const flaghook_event *ev, fh_endpoint **eps, size_t n,
+                         flaghook_buf *probe, fh_body **out_by_ep, fh_body **all, size_t *nall)
+{
+	/* Profiles and flags are small: index the shape as profile*2+compact. */
+	fh_body *by_shape[8] = { 0 };
+	*nall = 0;
+	for (size_t i = 0; i < n; i++) {
+		int key = eps[i]->profile * 2 + (eps[i]->render_flags & FLAGHOOK_RENDER_COMPACT ? 1 : 0);
+		if (!by_shape[key]) {
+			fh_body *b = flaghook__calloc(c->allocator, 1, sizeof(*b));
+			if (!b)
+				return flaghook__error(FLAGHOOK_ENOMEM, "out of memory");
+			atomic_init(&b->refs, 1); /* emit's own, released when it returns */
+			b->buf.allocator = c->allocator;
+			b->event_type = ev->type;
+			all[(*nall)++] = b;
+			by_shape[key] = b;
+			if (key == 0 && probe->ptr) {
+				/* The validation render is the default shape: reuse it. */
+				b->buf = *probe;
+				*probe = (flaghook_buf)FLAGHOOK_BUF_INIT;
+			} else {
+				int rc = flaghook__render(&b->buf, ev, eps[i]->profile, eps[i]->render_flags,
+				                          c->max_body_bytes);
+				if (rc)
+					return rc;
+			}
+		}
+		out_by_ep[i] = by_shape[key];
+	}
+	return 0;
+}
+
+static void release_shapes(flaghook_client *c, fh_body **all, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		flaghook__body_release(c, all[i]);
+}
+
+static int emit_sync(flaghook_client *c, fh_endpoint **eps, size_t n, fh_body **bodies,
+                     flaghook_delivery *ds, int64_t start)
+{
+	int rc = c->storage.put(ds, n, c->storage.user_data);
+	if (rc)
+		return flaghook__error(rc == FLAGHOOK_ENOMEM ? FLAGHOOK_ENOMEM : FLAGHOOK_ESTORAGE,
+		                       "storage put failed, nothing sent: %s", flaghook_strerror(rc));
+	char *response = flaghook__malloc(c->allocator, c->max_response_bytes);
+	if (!response)
+		return flaghook__error(FLAGHOOK_ENOMEM, "out of memory");
+	int failed = 0, unrecorded = 0;
+	for (size_t i = 0; i < n; i++) {
+		fh_attempt at;
+		flaghook__attempt(c, eps[i], &ds[i], &at, response);
+		ds[i].attempts++;
+		/* Synchronous delivery tries once; the engine is what retries. */
+		int outcome = at.status >= 200 && at.status <= 299 ? FLAGHOOK_OUTCOME_DELIVERED
+		                                                     : FLAGHOOK_OUTCOME_GAVE_UP;
+		unrecorded += c->storage.record(&ds[i], outcome, at.status, at.errclass, c->storage.user_data) != 0;
+		failed += outcome != FLAGHOOK_OUTCOME_DELIVERED;
+		pthread_mutex_lock(&c->engine_lock);
+		if (outcome == FLAGHOOK_OUTCOME_DELIVERED) {
+			eps[i]->delivered++;
+			eps[i]->consecutive_failures = 0;
+		} else {
+			eps[i]->gave_up++;
+			eps[i]->consecutive_failures++;
+		}
+		pthread_mutex_unlock(&c->engine_lock);
+		if (c->on_attempt || c->on_result) {
+			flaghook_result res;
+			flaghook__result(&res, eps[i], &ds[i], bodies[i]->event_type, outcome, &at,
+			                 flaghook__mono_us() - start);
+			if (c->on_attempt)
+				c->on_attempt(&res, c->user_data);
+			if (c->on_result)
+				c->on_result(&res, c->user_data);
+		}
+	}
+	flaghook__free(c->allocator, response);
+	/* Every outcome reached on_result; the return value says what the
+	 * caller most needs to act on. */
+	if (failed)
+		return flaghook__error(FLAGHOOK_EDELIVERY, "%d of %zu endpoints did not take event %s",
+		                       failed, n, ds[0].event_id);
+	if (unrecorded)
+		return flaghook__error(FLAGHOOK_ESTORAGE, "storage could not record %d outcomes of event %s",
+		                       unrecorded, ds[0].event_id);
+	return 0;
+}
+
+static int emit_async(flaghook_client *c, fh_endpoint **eps, size_t n, fh_body **bodies,
+                      const flaghook_delivery *ds)
+{
+	fh_job *stack[16];
+	fh_job **jobs = n <= 16 ? stack : flaghook__calloc(c->allocator, n, sizeof(*jobs));
+	if (!jobs)
+		return flaghook__error(FLAGHOOK_ENOMEM, "out of memory");
+	size_t made = 0;
+	int rc = 0;
+	for (; made < n; made++) {
+		fh_job *j = flaghook__calloc(c->allocator, 1, sizeof(*j));
+		if (!j) {
+			rc = flaghook__error(FLAGHOOK_ENOMEM, "out of memory");
+			break;
+		}
+		j->ep = eps[made];
+		j->body = bodies[made];
+		j->d = ds[made];
+		j->heap_index = SIZE_MAX;
+		jobs[made] = j;
+	}
+	/* Each job holds a body reference from before the engine sees it: the
+	 * first may finish before engine_accept returns. */
+	for (size_t i = 0; !rc && i < n; i++)
+		atomic_fetch_add(&bodies[i]->refs, 1);
+	if (!rc) {
+		rc = flaghook__engine_accept(c, jobs, n);
+		if (rc)
+			for (size_t i = 0; i < n; i++)
+				atomic_fetch_sub(&bodies[i]->refs, 1);
+	}
+	if (rc) {
+		for (size_t i = 0; i < made; i++)
+			flaghook__free(c->allocator, jobs[i]);
+	} else {
+		/* The jobs own the endpoint references route() took. */
+		for (size_t i = 0; i < n; i++)
+			eps[i] = NULL;
+	}
+	if (jobs != stack)
+		flaghook__free(c->allocator, jobs);
+	return rc;
 }
 
 int flaghook_emit(flaghook_client *c, const flaghook_event *ev)
@@ -159,13 +275,11 @@ int flaghook_emit(flaghook_client *c, const flaghook_event *ev)
 	if (!c)
 		return flaghook__error(FLAGHOOK_EINVAL, "client is NULL");
 	int64_t start = flaghook__mono_us();
-	body *bodies = NULL;
-	size_t nbodies = 0;
 	fh_endpoint **eps = NULL;
-	size_t neps = 0;
+	size_t neps = 0, nshapes = 0;
+	fh_body **by_ep = NULL, *shapes_all[8] = { 0 };
 	flaghook_delivery *ds = NULL;
-	char *response = NULL;
-	int rc = 0;
+	int rc;
 
 	/* Validate first: a bad event is an error even when no one listens. */
 	flaghook_buf probe = FLAGHOOK_BUF_INIT;
@@ -177,73 +291,39 @@ int flaghook_emit(flaghook_client *c, const flaghook_event *ev)
 	if ((rc = flaghook__route(c, ev->type, env_id, org_id, &eps, &neps)) || neps == 0)
 		goto out;
 
-	/* One body per distinct shape among the endpoints. */
-	bodies = flaghook__calloc(c->allocator, neps, sizeof(*bodies));
+	by_ep = flaghook__calloc(c->allocator, neps, sizeof(*by_ep));
 	ds = flaghook__calloc(c->allocator, neps, sizeof(*ds));
-	response = flaghook__malloc(c->allocator, c->max_response_bytes);
-	if (!bodies || !ds || !response) {
+	if (!by_ep || !ds) {
 		rc = flaghook__error(FLAGHOOK_ENOMEM, "out of memory");
 		goto out;
 	}
-	bodies[nbodies].profile = FLAGHOOK_PROFILE_FLAGSMITH;
-	bodies[nbodies++].buf = probe;
-	probe = (flaghook_buf)FLAGHOOK_BUF_INIT;
-	for (size_t i = 0; i < neps; i++) {
-		if (body_for(bodies, nbodies, eps[i]))
-			continue;
-		body *b = &bodies[nbodies++];
-		b->profile = eps[i]->profile;
-		b->flags = eps[i]->render_flags;
-		b->buf.allocator = c->allocator;
-		if ((rc = flaghook__render(&b->buf, ev, b->profile, b->flags, c->max_body_bytes)))
-			goto out;
-	}
-
+	if ((rc = render_shapes(c, ev, eps, neps, &probe, by_ep, shapes_all, &nshapes)))
+		goto out;
 	char event_id[EVENT_ID_BYTES];
 	if ((rc = new_event_id(event_id)))
 		goto out;
 	int64_t now = flaghook__now_us();
-	for (size_t i = 0; i < neps; i++) {
-		const flaghook_buf *b = body_for(bodies, nbodies, eps[i]);
-		ds[i] = (flaghook_delivery){ FLAGHOOK_DELIVERY_VERSION, atomic_fetch_add(&c->next_delivery_id, 1), event_id, ev->type,
-		                             eps[i]->id, b->ptr, b->size, 0, now, now };
+	int64_t emit_clock = c->mode == FLAGHOOK_MODE_ASYNC ? flaghook__clock(c) : start;
+	for (size_t i = 0; i < nshapes; i++) {
+		memcpy(shapes_all[i]->event_id, event_id, sizeof(event_id));
+		shapes_all[i]->emit_us = emit_clock;
 	}
-	/* The outbox holds every delivery before the first attempt. */
-	if ((rc = c->storage.put(ds, neps, c->storage.user_data))) {
-		rc = flaghook__error(rc == FLAGHOOK_ENOMEM ? FLAGHOOK_ENOMEM : FLAGHOOK_ESTORAGE,
-		                     "storage put failed, nothing sent: %s", flaghook_strerror(rc));
-		goto out;
-	}
-
-	attempt_ctx a = { c, event_id, ev->type, start, response };
-	int failed = 0, unrecorded = 0;
-	for (size_t i = 0; i < neps; i++) {
-		flaghook_result res;
-		char err[256];
-		int outcome = attempt(&a, eps[i], &ds[i], &res, err, sizeof(err));
-		unrecorded += c->storage.record(&ds[i], outcome, res.status, res.errclass, c->storage.user_data) != 0;
-		if (outcome != FLAGHOOK_OUTCOME_DELIVERED)
-			failed++;
-		if (c->on_result)
-			c->on_result(&res, c->user_data);
-	}
-	/* Every outcome reached on_result; the return value says what the
-	 * caller most needs to act on. */
-	if (failed)
-		rc = flaghook__error(FLAGHOOK_EDELIVERY, "%d of %zu endpoints did not take event %s",
-		                     failed, neps, event_id);
-	else if (unrecorded)
-		rc = flaghook__error(FLAGHOOK_ESTORAGE, "storage could not record %d outcomes of event %s",
-		                     unrecorded, event_id);
+	for (size_t i = 0; i < neps; i++)
+		ds[i] = (flaghook_delivery){ FLAGHOOK_DELIVERY_VERSION, atomic_fetch_add(&c->next_delivery_id, 1),
+		                             by_ep[i]->event_id, ev->type, eps[i]->id, by_ep[i]->buf.ptr,
+		                             by_ep[i]->buf.size, 0, now, now };
+	if (c->mode == FLAGHOOK_MODE_ASYNC)
+		rc = emit_async(c, eps, neps, by_ep, ds);
+	else
+		rc = emit_sync(c, eps, neps, by_ep, ds, start);
 out:
 	flaghook_buf_free(&probe);
-	for (size_t i = 0; i < nbodies; i++)
-		flaghook_buf_free(&bodies[i].buf);
-	flaghook__free(c->allocator, bodies);
+	release_shapes(c, shapes_all, nshapes);
+	flaghook__free(c->allocator, by_ep);
 	flaghook__free(c->allocator, ds);
-	flaghook__free(c->allocator, response);
 	for (size_t i = 0; i < neps; i++)
-		flaghook__endpoint_release(c, eps[i]);
+		if (eps[i])
+			flaghook__endpoint_release(c, eps[i]);
 	flaghook__free(c->allocator, eps);
 	return flaghook__client_fail(c, rc);
 }

@@ -100,6 +100,7 @@ static void endpoint_free(flaghook_client *c, fh_endpoint *ep)
 		}
 	}
 	flaghook__free(c->allocator, ep->standard_secrets);
+	flaghook__policy_free(&ep->policy, c->allocator);
 	flaghook__free(c->allocator, ep);
 }
 
@@ -141,9 +142,23 @@ static int endpoint_build(flaghook_client *c, fh_endpoint **out, const flaghook_
 			                       "standard_secrets[%zu] is not whsec_ followed by base64", i);
 	}
 
+	if (o->max_in_flight < 0)
+		return flaghook__error(FLAGHOOK_EINVAL, "endpoint max_in_flight must not be negative");
+	fh_policy policy;
+	rc = o->retry ? flaghook__policy_make(&policy, o->retry, c->allocator)
+	              : flaghook__policy_copy(&policy, &c->policy, c->allocator);
+	if (rc)
+		return rc == FLAGHOOK_ENOMEM ? flaghook__error(rc, "out of memory") : rc;
 	fh_endpoint *ep = flaghook__calloc(c->allocator, 1, sizeof(*ep));
-	if (!ep)
+	if (!ep) {
+		flaghook__policy_free(&policy, c->allocator);
 		return flaghook__error(FLAGHOOK_ENOMEM, "out of memory");
+	}
+	ep->client = c;
+	ep->policy = policy;
+	ep->fifo = o->fifo != 0;
+	ep->max_in_flight = ep->fifo ? 1 : o->max_in_flight ? o->max_in_flight : c->max_in_flight;
+	ep->cooldown_ms = c->breaker_cooldown_ms;
 	ep->scope = o->scope;
 	ep->scope_id = o->scope_id;
 	ep->events = events;
@@ -296,4 +311,43 @@ void flaghook__endpoints_free(flaghook_client *c)
 	flaghook__free(c->allocator, c->endpoints);
 	c->endpoints = NULL;
 	c->endpoint_count = c->endpoint_cap = 0;
+}
+
+int flaghook_endpoint_stats_get(flaghook_client *c, uint64_t id, flaghook_endpoint_stats *out)
+{
+	flaghook__error_clear();
+	if (!c || !out)
+		return flaghook__error(FLAGHOOK_EINVAL, "client or out is NULL");
+	int rc = flaghook__check_version(out->version, FLAGHOOK_ENDPOINT_STATS_VERSION, "endpoint stats");
+	if (rc)
+		return flaghook__client_fail(c, rc);
+	fh_endpoint *ep = NULL;
+	pthread_rwlock_rdlock(&c->lock);
+	for (size_t i = 0; i < c->endpoint_count; i++) {
+		if (c->endpoints[i]->id == id) {
+			ep = c->endpoints[i];
+			atomic_fetch_add(&ep->refs, 1);
+			break;
+		}
+	}
+	pthread_rwlock_unlock(&c->lock);
+	if (!ep)
+		return flaghook__client_fail(c, flaghook__error(FLAGHOOK_ENOTFOUND, "no endpoint with id %llu",
+		                                                (unsigned long long)id));
+	unsigned int version = out->version;
+	memset(out, 0, sizeof(*out));
+	out->version = version;
+	pthread_mutex_lock(&c->engine_lock);
+	out->queued = ep->queued;
+	out->in_flight = (uint64_t)ep->in_flight;
+	out->delivered = ep->delivered;
+	out->retried = ep->retried;
+	out->gave_up = ep->gave_up;
+	out->abandoned = ep->abandoned;
+	out->breaker_open = ep->breaker == FH_OPEN;
+	out->consecutive_failures = ep->consecutive_failures;
+	pthread_mutex_unlock(&c->engine_lock);
+	out->disabled = !atomic_load(&ep->enabled);
+	flaghook__endpoint_release(c, ep);
+	return 0;
 }

@@ -81,6 +81,14 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 	return len;
 }
 
+/* Lets a shutting-down client stop a transfer that is in progress. */
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	(void)dltotal; (void)dlnow; (void)ultotal; (void)ulnow;
+	const flaghook_request *req = ud;
+	return req->cancelled(req->cancel_ctx) ? 1 : 0;
+}
+
 static CURL *handle_new(curl_transport *t)
 {
 	CURL *h = curl_easy_init();
@@ -194,6 +202,13 @@ static int curl_send(const flaghook_request *req, flaghook_response *resp, void 
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, &s);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	if (req->version >= 1 && req->cancelled) {
+		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+		curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)req);
+		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	} else {
+		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 1L);
+	}
 
 	CURLcode cc = curl_easy_perform(h);
 	long status = 0;
@@ -211,6 +226,7 @@ static int curl_send(const flaghook_request *req, flaghook_response *resp, void 
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, NULL);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, NULL);
 	curl_slist_free_all(headers);
 	handle_give(t, h);
 	return 0;

@@ -1,0 +1,769 @@
+/*
+ * The asynchronous engine.  One lock guards every endpoint's ready list,
+ * the timer heap and the counts.  Jobs move READY (in their endpoint's
+ * list) -> RUNNING (handed to the executor) -> finished, or -> WAITING (in
+ * the heap until their retry is due) -> READY.  The executor is only ever
+ * called with the lock released, so it may run a job inline; no executor
+ * thread ever sleeps for a retry.
+ */
+#include "client.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define REFUSAL_RETRY_MS 50
+#define MAX_REFUSALS 200
+#define MAX_COOLDOWN_FACTOR 16
+
+/* A local list of jobs to act on once the lock is released. */
+typedef struct job_list { fh_job *head, *tail; } job_list;
+
+static void list_add(job_list *l, fh_job *j)
+{
+	j->next = NULL;
+	if (l->tail)
+		l->tail->next = j;
+	else
+		l->head = j;
+	l->tail = j;
+}
+
+static uint64_t next_random(flaghook_client *c)
+{
+	/* xorshift64*; only the jitter depends on it. */
+	c->rng ^= c->rng >> 12;
+	c->rng ^= c->rng << 25;
+	c->rng ^= c->rng >> 27;
+	return c->rng * 2685821657736338717ULL;
+}
+
+/* ---- bodies and jobs ---- */
+
+void flaghook__body_release(flaghook_client *c, fh_body *b)
+{
+	if (b && atomic_fetch_sub(&b->refs, 1) == 1) {
+		flaghook_buf_free(&b->buf);
+		flaghook__free(c->allocator, b);
+	}
+}
+
+static void job_free(flaghook_client *c, fh_job *j)
+{
+	flaghook__body_release(c, j->body);
+	flaghook__endpoint_release(c, j->ep);
+	flaghook__free(c->allocator, j->last_error);
+	flaghook__free(c->allocator, j);
+}
+
+static void all_unlink(flaghook_client *c, fh_job *j)
+{
+	if (j->all_prev)
+		j->all_prev->all_next = j->all_next;
+	else
+		c->all_jobs = j->all_next;
+	if (j->all_next)
+		j->all_next->all_prev = j->all_prev;
+	j->all_prev = j->all_next = NULL;
+}
+
+/* ---- the timer heap (min-heap on due) ---- */
+
+static void heap_set(flaghook_client *c, size_t i, fh_timer t)
+{
+	c->heap[i] = t;
+	if (t.job)
+		t.job->heap_index = i;
+}
+
+static void sift_up(flaghook_client *c, size_t i)
+{
+	fh_timer t = c->heap[i];
+	while (i > 0) {
+		size_t parent = (i - 1) / 2;
+		if (c->heap[parent].due <= t.due)
+			break;
+		heap_set(c, i, c->heap[parent]);
+		i = parent;
+	}
+	heap_set(c, i, t);
+}
+
+static void sift_down(flaghook_client *c, size_t i)
+{
+	fh_timer t = c->heap[i];
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		int64_t best = t.due;
+		if (l < c->heap_len && c->heap[l].due < best)
+			m = l, best = c->heap[l].due;
+		if (r < c->heap_len && c->heap[r].due < best)
+			m = r;
+		if (m == i)
+			break;
+		heap_set(c, i, c->heap[m]);
+		i = m;
+	}
+	heap_set(c, i, t);
+}
+
+static int heap_push(flaghook_client *c, fh_timer t)
+{
+	if (c->heap_len == c->heap_cap) {
+		size_t cap = c->heap_cap ? c->heap_cap * 2 : 64;
+		fh_timer *h = flaghook__realloc(c->allocator, c->heap, cap * sizeof(*h));
+		if (!h)
+			return FLAGHOOK_ENOMEM;
+		c->heap = h;
+		c->heap_cap = cap;
+	}
+	c->heap[c->heap_len++] = t;
+	sift_up(c, c->heap_len - 1);
+	pthread_cond_signal(&c->wake);
+	return 0;
+}
+
+static fh_timer heap_remove(flaghook_client *c, size_t i)
+{
+	fh_timer t = c->heap[i];
+	c->heap_len--;
+	if (i < c->heap_len) {
+		heap_set(c, i, c->heap[c->heap_len]);
+		sift_down(c, i);
+		sift_up(c, i);
+	}
+	if (t.job)
+		t.job->heap_index = SIZE_MAX;
+	return t;
+}
+
+/* ---- dispatching ---- */
+
+/* Moves the endpoint's ready jobs that may go now onto `out` (RUNNING). */
+static void pump(flaghook_client *c, fh_endpoint *ep, job_list *out)
+{
+	if (atomic_load(&c->aborting))
+		return;
+	while (ep->ready_head) {
+		if (ep->breaker == FH_OPEN || (ep->breaker == FH_HALF_OPEN && ep->probe_out))
+			return;
+		if (ep->fifo ? ep->fifo_busy : ep->in_flight >= ep->max_in_flight)
+			return;
+		fh_job *j = ep->ready_head;
+		ep->ready_head = j->next;
+		if (!ep->ready_head)
+			ep->ready_tail = NULL;
+		ep->queued--;
+		ep->in_flight++;
+		ep->fifo_busy = ep->fifo;
+		if (ep->breaker == FH_HALF_OPEN)
+			ep->probe_out = true;
+		j->state = FH_JOB_RUNNING;
+		c->running++;
+		list_add(out, j);
+	}
+}
+
+static void ready_append(fh_endpoint *ep, fh_job *j)
+{
+	j->state = FH_JOB_READY;
+	j->next = NULL;
+	if (ep->ready_tail)
+		ep->ready_tail->next = j;
+	else
+		ep->ready_head = j;
+	ep->ready_tail = j;
+}
+
+/* Puts a job on the heap for `delay_ms`; a failure to grow the heap gives
+ * the job up rather than lose it silently (the caller reports it). */
+static int wait_for(flaghook_client *c, fh_job *j, int64_t now, int64_t delay_ms)
+{
+	j->state = FH_JOB_WAITING;
+	j->due = now + delay_ms * 1000;
+	return heap_push(c, (fh_timer){ j->due, j, NULL });
+}
+
+static void run_job(void *arg);
+
+/* Hands RUNNING jobs to the executor.  Called without the lock. */
+static void submit_all(flaghook_client *c, job_list *l)
+{
+	for (fh_job *j = l->head, *next; j; j = next) {
+		next = j->next;
+		if (c->executor.submit(run_job, j, c->executor.user_data) == 0)
+			continue;
+		/* Refused: not an attempt.  Try again shortly; after many refusals
+		 * in a row, or at shutdown, finish it here (the result says why). */
+		pthread_mutex_lock(&c->engine_lock);
+		fh_endpoint *ep = j->ep;
+		bool again = !atomic_load(&c->aborting) && ++j->refusals <= MAX_REFUSALS &&
+		             wait_for(c, j, flaghook__clock(c), REFUSAL_RETRY_MS) == 0;
+		if (again) {
+			ep->in_flight--;
+			if (ep->breaker == FH_HALF_OPEN)
+				ep->probe_out = false;
+			j->holds_slot = ep->fifo;
+			ep->queued++;
+			c->running--;
+			pthread_cond_broadcast(&c->progress);
+		}
+		pthread_mutex_unlock(&c->engine_lock);
+		if (!again) {
+			flaghook__free(c->allocator, j->last_error);
+			j->last_error = flaghook__strdup(c->allocator, "the executor refused the job");
+			j->last_errclass = FLAGHOOK_ERRCLASS_OTHER;
+			j->refusals = -1; /* run_job: finish without an attempt */
+			run_job(j);
+		}
+	}
+}
+
+/* ---- finishing ---- */
+
+static void report(flaghook_client *c, fh_job *j, int outcome, const fh_attempt *at, bool attempt_cb)
+{
+	fh_attempt stored;
+	if (!at) {
+		memset(&stored, 0, sizeof(stored));
+		stored.status = j->last_status;
+		stored.errclass = j->last_errclass;
+		snprintf(stored.error, sizeof(stored.error), "%s", j->last_error ? j->last_error : "");
+		at = &stored;
+	}
+	flaghook_result res;
+	flaghook__result(&res, j->ep, &j->d, j->body->event_type, outcome, at,
+	                 flaghook__clock(c) - j->body->emit_us);
+	if (attempt_cb && c->on_attempt)
+		c->on_attempt(&res, c->user_data);
+	if (outcome != FLAGHOOK_OUTCOME_RETRY && c->on_result)
+		c->on_result(&res, c->user_data);
+}
+
+/* Takes every waiting job of a disabled endpoint off the books (lock held). */
+static void disable_locked(flaghook_client *c, fh_endpoint *ep, job_list *gone)
+{
+	atomic_store(&ep->enabled, 0);
+	while (ep->ready_head) {
+		fh_job *j = ep->ready_head;
+		ep->ready_head = j->next;
+		list_add(gone, j);
+	}
+	ep->ready_tail = NULL;
+	for (size_t i = 0; i < c->heap_len;) {
+		fh_job *j = c->heap[i].job;
+		if (j && j->ep == ep) {
+			heap_remove(c, i);
+			if (j->holds_slot)
+				ep->fifo_busy = false;
+			list_add(gone, j);
+		} else {
+			i++;
+		}
+	}
+	for (fh_job *j = gone->head; j; j = j->next) {
+		ep->queued--;
+		ep->gave_up++;
+		all_unlink(c, j);
+	}
+}
+
+/* Reports and frees; returns how many (still counted in `pending`). */
+static size_t report_gone(flaghook_client *c, job_list *gone, const char *why)
+{
+	size_t n = 0;
+	for (fh_job *j = gone->head, *next; j; j = next, n++) {
+		next = j->next;
+		flaghook__free(c->allocator, j->last_error);
+		j->last_error = flaghook__strdup(c->allocator, why);
+		c->storage.record(&j->d, FLAGHOOK_OUTCOME_GAVE_UP, j->last_status, j->last_errclass,
+		                  c->storage.user_data);
+		report(c, j, FLAGHOOK_OUTCOME_GAVE_UP, NULL, false);
+		job_free(c, j);
+	}
+	return n;
+}
+
+/* Books a failed attempt against the endpoint: breaker and disabling
+ * (lock held).  Returns a FLAGHOOK_DISABLED_* reason, or 0. */
+static int failed_attempt(flaghook_client *c, fh_endpoint *ep, int64_t now)
+{
+	ep->consecutive_failures++;
+	if (!ep->failing_since)
+		ep->failing_since = now ? now : 1;
+	bool trip = ep->breaker == FH_HALF_OPEN ||
+	            (ep->breaker == FH_CLOSED && c->breaker_threshold > 0 &&
+	             ep->consecutive_failures >= c->breaker_threshold);
+	if (trip) {
+		/* A failed probe waits longer next time, up to a bound. */
+		if (ep->breaker == FH_HALF_OPEN && ep->cooldown_ms < c->breaker_cooldown_ms * MAX_COOLDOWN_FACTOR)
+			ep->cooldown_ms *= 2;
+		ep->breaker = FH_OPEN;
+		ep->breaker_until = now + ep->cooldown_ms * 1000;
+		atomic_fetch_add(&ep->refs, 1);
+		if (heap_push(c, (fh_timer){ ep->breaker_until, NULL, ep })) {
+			/* No room for the timer: stay half-open (probe by probe). */
+			atomic_fetch_sub(&ep->refs, 1);
+			ep->breaker = FH_HALF_OPEN;
+		}
+	}
+	if (c->disable_after_ms > 0 && now - ep->failing_since >= c->disable_after_ms * 1000)
+		return FLAGHOOK_DISABLED_FAILING;
+	return 0;
+}
+
+/* An executor thread: one attempt, then the decision. */
+static void run_job(void *arg)
+{
+	fh_job *j = arg;
+	fh_endpoint *ep = j->ep;
+	flaghook_client *c = ep->client;
+	uint64_t ep_id = ep->id; /* ep may go with the job's reference */
+	fh_attempt at;
+	memset(&at, 0, sizeof(at));
+	bool refused = j->refusals < 0;
+	bool abandon = atomic_load(&c->aborting) != 0;
+	bool attempted = false;
+	char *response = NULL;
+	if (!abandon && !refused) {
+		response = flaghook__malloc(c->allocator, c->max_response_bytes);
+		if (response) {
+			flaghook__attempt(c, ep, &j->d, &at, response);
+		} else {
+			at.errclass = FLAGHOOK_ERRCLASS_OTHER;
+			snprintf(at.error, sizeof(at.error), "out of memory for the reply");
+		}
+		j->d.attempts++;
+		attempted = true;
+		/* Cut short by shutdown: abandoned, not failed. */
+		abandon = at.status == 0 && atomic_load(&c->aborting);
+	}
+
+	job_list submit = { 0 }, gone = { 0 };
+	int disabled = 0;
+	int outcome;
+	pthread_mutex_lock(&c->engine_lock);
+	int64_t now = flaghook__clock(c);
+	int64_t wait_ms = 0;
+	fh_decision dec = FH_GIVE_UP;
+	if (attempted && !abandon && !at.rc)
+		dec = flaghook__policy_decide(&ep->policy, j->d.attempts, at.status, at.errclass, at.retry_after,
+		                              flaghook__now_us() / 1000000, next_random(c), &wait_ms);
+	ep->in_flight--;
+	if (ep->breaker == FH_HALF_OPEN)
+		ep->probe_out = false;
+	if (attempted && !abandon) {
+		if (dec == FH_DELIVERED) {
+			ep->consecutive_failures = 0;
+			ep->failing_since = 0;
+			ep->breaker = FH_CLOSED;
+			ep->cooldown_ms = c->breaker_cooldown_ms;
+		} else {
+			disabled = failed_attempt(c, ep, now);
+		}
+		if (dec == FH_GONE) {
+			disabled = FLAGHOOK_DISABLED_GONE;
+			dec = FH_GIVE_UP;
+		}
+	}
+	if (dec == FH_RETRY && atomic_load(&c->aborting)) {
+		abandon = true; /* nobody will read the heap again */
+		dec = FH_GIVE_UP;
+	}
+	if (dec == FH_RETRY && (!atomic_load(&ep->enabled) || disabled))
+		dec = FH_GIVE_UP;
+	if (dec == FH_RETRY) {
+		j->last_status = at.status;
+		j->last_errclass = at.errclass;
+		flaghook__free(c->allocator, j->last_error);
+		j->last_error = flaghook__strdup(c->allocator, at.error);
+		if (wait_for(c, j, now, wait_ms) == 0) {
+			j->holds_slot = ep->fifo;
+			ep->queued++;
+			ep->retried++;
+		} else {
+			dec = FH_GIVE_UP;
+		}
+	}
+	if (dec == FH_RETRY) {
+		outcome = FLAGHOOK_OUTCOME_RETRY;
+	} else {
+		if (abandon) {
+			outcome = FLAGHOOK_OUTCOME_ABANDONED;
+			ep->abandoned++;
+		} else if (dec == FH_DELIVERED) {
+			outcome = FLAGHOOK_OUTCOME_DELIVERED;
+			ep->delivered++;
+		} else {
+			outcome = FLAGHOOK_OUTCOME_GAVE_UP;
+			ep->gave_up++;
+		}
+		if (ep->fifo)
+			ep->fifo_busy = false;
+		all_unlink(c, j);
+	}
+	if (disabled)
+		disable_locked(c, ep, &gone);
+	pump(c, ep, &submit);
+	pthread_cond_broadcast(&c->progress);
+	pthread_mutex_unlock(&c->engine_lock);
+
+	if (attempted) {
+		c->storage.record(&j->d, outcome, at.status, at.errclass, c->storage.user_data);
+		report(c, j, outcome, &at, true);
+	} else {
+		c->storage.record(&j->d, outcome, j->last_status, j->last_errclass, c->storage.user_data);
+		report(c, j, outcome, NULL, false);
+	}
+	flaghook__free(c->allocator, response);
+	size_t finished = outcome != FLAGHOOK_OUTCOME_RETRY;
+	if (finished)
+		job_free(c, j);
+	if (disabled) {
+		finished += report_gone(c, &gone, disabled == FLAGHOOK_DISABLED_GONE
+		                                      ? "endpoint answered 410 Gone and was disabled"
+		                                      : "endpoint failed too long and was disabled");
+		if (c->on_endpoint_disabled)
+			c->on_endpoint_disabled(ep_id, disabled, c->user_data);
+	}
+	submit_all(c, &submit);
+
+	/* Last: a delivery counts as pending until its result was reported, so
+	 * flaghook_flush returning means every callback has run; and once
+	 * running reaches 0, flaghook_client_free may proceed. */
+	pthread_mutex_lock(&c->engine_lock);
+	c->pending -= finished;
+	c->running--;
+	pthread_cond_broadcast(&c->progress);
+	pthread_mutex_unlock(&c->engine_lock);
+}
+
+/* ---- timers ---- */
+
+/* Moves what is due off the heap (lock held); returns the next due time or
+ * -1.  Jobs to send go onto `out`. */
+static int64_t run_due_locked(flaghook_client *c, job_list *out)
+{
+	int64_t now = flaghook__clock(c);
+	while (c->heap_len && c->heap[0].due <= now) {
+		fh_timer t = heap_remove(c, 0);
+		if (t.job) {
+			fh_job *j = t.job;
+			fh_endpoint *ep = j->ep;
+			if (j->holds_slot) {
+				/* FIFO: the slot is still its own; straight out. */
+				j->holds_slot = false;
+				ep->queued--;
+				ep->in_flight++;
+				if (ep->breaker == FH_HALF_OPEN)
+					ep->probe_out = true;
+				j->state = FH_JOB_RUNNING;
+				c->running++;
+				list_add(out, j);
+			} else {
+				ready_append(ep, j);
+				pump(c, ep, out);
+			}
+		} else {
+			fh_endpoint *ep = t.ep;
+			if (ep->breaker == FH_OPEN && now >= ep->breaker_until) {
+				ep->breaker = FH_HALF_OPEN;
+				ep->probe_out = false;
+				pump(c, ep, out);
+			}
+			flaghook__endpoint_release(c, ep); /* the timer's reference */
+		}
+	}
+	return c->heap_len ? c->heap[0].due : -1;
+}
+
+static int64_t run_due(flaghook_client *c)
+{
+	job_list out = { 0 };
+	pthread_mutex_lock(&c->engine_lock);
+	int64_t next = run_due_locked(c, &out);
+	pthread_mutex_unlock(&c->engine_lock);
+	submit_all(c, &out);
+	return next;
+}
+
+static void deadline_in(struct timespec *ts, int64_t us)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += us / 1000000;
+	ts->tv_nsec += (long)(us % 1000000) * 1000;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+static void *scheduler(void *arg)
+{
+	flaghook_client *c = arg;
+	pthread_mutex_lock(&c->engine_lock);
+	while (!c->stop_scheduler) {
+		job_list out = { 0 };
+		int64_t next = run_due_locked(c, &out);
+		if (out.head) {
+			pthread_mutex_unlock(&c->engine_lock);
+			submit_all(c, &out);
+			pthread_mutex_lock(&c->engine_lock);
+			continue;
+		}
+		if (next < 0) {
+			pthread_cond_wait(&c->wake, &c->engine_lock);
+		} else {
+			/* A custom clock may run at any speed: never sleep past a
+			 * second without looking again. */
+			int64_t us = next - flaghook__clock(c);
+			struct timespec ts;
+			deadline_in(&ts, us < 0 ? 0 : us > 1000000 ? 1000000 : us);
+			pthread_cond_timedwait(&c->wake, &c->engine_lock, &ts);
+		}
+	}
+	pthread_mutex_unlock(&c->engine_lock);
+	return NULL;
+}
+
+int flaghook_tick(flaghook_client *c, int64_t *next_ms)
+{
+	flaghook__error_clear();
+	if (!c)
+		return flaghook__error(FLAGHOOK_EINVAL, "client is NULL");
+	if (c->mode != FLAGHOOK_MODE_ASYNC || c->timers != FLAGHOOK_TIMERS_TICK)
+		return flaghook__client_fail(c, flaghook__error(FLAGHOOK_EINVAL,
+		                                                "flaghook_tick needs ASYNC mode with TICK timers"));
+	run_due(c);
+	/* The attempts it ran inline may have set new timers. */
+	pthread_mutex_lock(&c->engine_lock);
+	int64_t next = c->heap_len ? c->heap[0].due : -1;
+	pthread_mutex_unlock(&c->engine_lock);
+	if (next_ms) {
+		if (next < 0) {
+			*next_ms = -1;
+		} else {
+			int64_t d = next - flaghook__clock(c);
+			*next_ms = d <= 0 ? 0 : (d + 999) / 1000;
+		}
+	}
+	return 0;
+}
+
+/* ---- accepting work ---- */
+
+int flaghook__engine_accept(flaghook_client *c, fh_job **jobs, size_t n)
+{
+	pthread_mutex_lock(&c->engine_lock);
+	if (c->closing) {
+		pthread_mutex_unlock(&c->engine_lock);
+		return flaghook__error(FLAGHOOK_ESTATE, "the client is shutting down");
+	}
+	if (n > c->max_pending) {
+		pthread_mutex_unlock(&c->engine_lock);
+		return flaghook__error(FLAGHOOK_EFULL, "the event has %zu deliveries, more than max_pending %zu",
+		                       n, c->max_pending);
+	}
+	if (c->pending + n > c->max_pending) {
+		struct timespec ts;
+		deadline_in(&ts, c->emit_wait_ms * 1000);
+		while (c->pending + n > c->max_pending && !c->closing) {
+			if (c->emit_wait_ms <= 0 ||
+			    pthread_cond_timedwait(&c->progress, &c->engine_lock, &ts) == ETIMEDOUT) {
+				if (c->pending + n <= c->max_pending)
+					break;
+				pthread_mutex_unlock(&c->engine_lock);
+				return flaghook__error(FLAGHOOK_EFULL, "the delivery queue is full (%zu pending)",
+				                       c->max_pending);
+			}
+		}
+		if (c->closing) {
+			pthread_mutex_unlock(&c->engine_lock);
+			return flaghook__error(FLAGHOOK_ESTATE, "the client is shutting down");
+		}
+	}
+	c->pending += n;
+	pthread_mutex_unlock(&c->engine_lock);
+
+	/* The outbox records them before anything is sent. */
+	flaghook_delivery stack[16];
+	flaghook_delivery *ds = n <= 16 ? stack : flaghook__calloc(c->allocator, n, sizeof(*ds));
+	int rc = ds ? 0 : FLAGHOOK_ENOMEM;
+	if (ds) {
+		for (size_t i = 0; i < n; i++)
+			ds[i] = jobs[i]->d;
+		rc = c->storage.put(ds, n, c->storage.user_data);
+		if (ds != stack)
+			flaghook__free(c->allocator, ds);
+	}
+	if (rc) {
+		pthread_mutex_lock(&c->engine_lock);
+		c->pending -= n;
+		pthread_cond_broadcast(&c->progress);
+		pthread_mutex_unlock(&c->engine_lock);
+		return flaghook__error(rc == FLAGHOOK_ENOMEM ? FLAGHOOK_ENOMEM : FLAGHOOK_ESTORAGE,
+		                       "storage put failed, nothing queued: %s", flaghook_strerror(rc));
+	}
+
+	job_list out = { 0 };
+	pthread_mutex_lock(&c->engine_lock);
+	for (size_t i = 0; i < n; i++) {
+		fh_job *j = jobs[i];
+		j->all_next = c->all_jobs;
+		if (c->all_jobs)
+			c->all_jobs->all_prev = j;
+		c->all_jobs = j;
+		j->ep->queued++;
+		ready_append(j->ep, j);
+		pump(c, j->ep, &out);
+	}
+	pthread_mutex_unlock(&c->engine_lock);
+	submit_all(c, &out);
+	return 0;
+}
+
+int flaghook_flush(flaghook_client *c, int64_t timeout_ms)
+{
+	flaghook__error_clear();
+	if (!c)
+		return flaghook__error(FLAGHOOK_EINVAL, "client is NULL");
+	if (c->mode != FLAGHOOK_MODE_ASYNC)
+		return 0;
+	int64_t start = flaghook__mono_us();
+	pthread_mutex_lock(&c->engine_lock);
+	while (c->pending) {
+		int64_t left = timeout_ms * 1000 - (flaghook__mono_us() - start);
+		if (left <= 0) {
+			size_t p = c->pending;
+			pthread_mutex_unlock(&c->engine_lock);
+			return flaghook__client_fail(c, flaghook__error(FLAGHOOK_ETIMEOUT,
+			                                                "%zu deliveries still pending", p));
+		}
+		if (c->timers == FLAGHOOK_TIMERS_TICK) {
+			/* The host's thread is here: run the timers for it. */
+			pthread_mutex_unlock(&c->engine_lock);
+			run_due(c);
+			pthread_mutex_lock(&c->engine_lock);
+			if (!c->pending)
+				break;
+			left = left > 10000 ? 10000 : left;
+		}
+		struct timespec ts;
+		deadline_in(&ts, left);
+		pthread_cond_timedwait(&c->progress, &c->engine_lock, &ts);
+	}
+	pthread_mutex_unlock(&c->engine_lock);
+	return 0;
+}
+
+/* ---- start and stop ---- */
+
+int flaghook__engine_start(flaghook_client *c, int threads)
+{
+	pthread_mutex_init(&c->engine_lock, NULL);
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->progress, &attr);
+	pthread_cond_init(&c->wake, &attr);
+	pthread_condattr_destroy(&attr);
+	c->engine_started = true;
+	c->rng = (uint64_t)flaghook__now_us() | 1;
+	if (c->mode != FLAGHOOK_MODE_ASYNC)
+		return 0;
+	if (!c->executor.submit) {
+		int rc = flaghook__pool_start(&c->pool, threads, c->allocator);
+		if (rc)
+			return rc;
+		c->executor = (flaghook_executor){ FLAGHOOK_EXECUTOR_VERSION, flaghook__pool_submit, c->pool };
+	}
+	if (c->timers == FLAGHOOK_TIMERS_THREAD) {
+		if (pthread_create(&c->scheduler, NULL, scheduler, c))
+			return flaghook__error(FLAGHOOK_ESYSTEM, "could not start the scheduler thread");
+		c->has_scheduler = true;
+	}
+	return 0;
+}
+
+/* Drains until the deadline, then abandons what is left, reporting each
+ * delivery, and stops the threads. */
+void flaghook__engine_stop(flaghook_client *c)
+{
+	if (!c->engine_started)
+		return;
+	if (c->mode == FLAGHOOK_MODE_ASYNC) {
+		pthread_mutex_lock(&c->engine_lock);
+		c->closing = true;
+		pthread_cond_broadcast(&c->progress);
+		int64_t deadline = flaghook__mono_us() + c->shutdown_timeout_ms * 1000;
+		while (c->pending) {
+			int64_t left = deadline - flaghook__mono_us();
+			if (left <= 0)
+				break;
+			if (c->timers == FLAGHOOK_TIMERS_TICK) {
+				pthread_mutex_unlock(&c->engine_lock);
+				run_due(c);
+				pthread_mutex_lock(&c->engine_lock);
+				if (!c->pending)
+					break;
+				left = left > 10000 ? 10000 : left;
+			}
+			struct timespec ts;
+			deadline_in(&ts, left);
+			pthread_cond_timedwait(&c->progress, &c->engine_lock, &ts);
+		}
+		atomic_store(&c->aborting, 1);
+		/* Everything not running now is abandoned. */
+		job_list gone = { 0 };
+		while (c->heap_len) {
+			fh_timer t = heap_remove(c, c->heap_len - 1);
+			if (t.ep)
+				flaghook__endpoint_release(c, t.ep);
+		}
+		for (fh_job *j = c->all_jobs, *next; j; j = next) {
+			next = j->all_next;
+			if (j->state == FH_JOB_RUNNING)
+				continue;
+			j->ep->ready_head = j->ep->ready_tail = NULL;
+			j->ep->queued--;
+			j->ep->abandoned++;
+			all_unlink(c, j);
+			list_add(&gone, j);
+		}
+		pthread_mutex_unlock(&c->engine_lock);
+		size_t n = 0;
+		for (fh_job *j = gone.head, *next; j; j = next, n++) {
+			next = j->next;
+			c->storage.record(&j->d, FLAGHOOK_OUTCOME_ABANDONED, j->last_status, j->last_errclass,
+			                  c->storage.user_data);
+			report(c, j, FLAGHOOK_OUTCOME_ABANDONED, NULL, false);
+			job_free(c, j);
+		}
+		/* Attempts in flight see `aborting` and stop; wait for them. */
+		pthread_mutex_lock(&c->engine_lock);
+		c->pending -= n;
+		while (c->running)
+			pthread_cond_wait(&c->progress, &c->engine_lock);
+		c->stop_scheduler = true;
+		pthread_cond_signal(&c->wake);
+		pthread_mutex_unlock(&c->engine_lock);
+		if (c->has_scheduler)
+			pthread_join(c->scheduler, NULL);
+		flaghook__pool_stop(c->pool);
+		c->pool = NULL;
+	}
+	flaghook__free(c->allocator, c->heap);
+	c->heap = NULL;
+	pthread_cond_destroy(&c->progress);
+	pthread_cond_destroy(&c->wake);
+	pthread_mutex_destroy(&c->engine_lock);
+	c->engine_started = false;
+}
+
+/* Used by the attempt to poll for shutdown. */
+int flaghook__cancelled(void *ctx)
+{
+	return atomic_load(&((flaghook_client *)ctx)->aborting);
+}

@@ -1,0 +1,886 @@
+/*
+ * Asynchronous delivery against loopback receivers that misbehave on
+ * purpose.  Schedules are checked with an injected clock in TICK mode and an
+ * inline executor, so hours of retries take no time and every step is
+ * deterministic; the rest runs on the built-in pool in real time.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "flaghook.h"
+#include "httpd.h"
+#include "policy.h"
+#include "sample.h"
+#include "vectors.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SECRET "async-secret"
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- what the callbacks saw ---- */
+
+typedef struct seen {
+	pthread_mutex_t lock;
+	int results, delivered, gave_up, abandoned, attempts, retries;
+	int last_status, last_errclass, last_attempts;
+	int disabled_reason;
+	uint64_t disabled_id;
+	_Atomic int64_t now_us;     /* the fake clock */
+} seen;
+
+static void on_result(const flaghook_result *r, void *ud)
+{
+	seen *s = ud;
+	pthread_mutex_lock(&s->lock);
+	s->results++;
+	s->delivered += r->outcome == FLAGHOOK_OUTCOME_DELIVERED;
+	s->gave_up += r->outcome == FLAGHOOK_OUTCOME_GAVE_UP;
+	s->abandoned += r->outcome == FLAGHOOK_OUTCOME_ABANDONED;
+	s->last_status = r->status;
+	s->last_errclass = r->errclass;
+	s->last_attempts = r->attempts;
+	assert_true(r->elapsed_us >= 0);
+	assert_non_null(r->error);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void on_attempt(const flaghook_result *r, void *ud)
+{
+	seen *s = ud;
+	pthread_mutex_lock(&s->lock);
+	s->attempts++;
+	s->retries += r->outcome == FLAGHOOK_OUTCOME_RETRY;
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void on_disabled(uint64_t id, int32_t reason, void *ud)
+{
+	seen *s = ud;
+	pthread_mutex_lock(&s->lock);
+	s->disabled_id = id;
+	s->disabled_reason = reason;
+	pthread_mutex_unlock(&s->lock);
+}
+
+static int64_t fake_clock(void *ud) { return atomic_load(&((seen *)ud)->now_us); }
+static void advance_ms(seen *s, int64_t ms) { atomic_fetch_add(&s->now_us, ms * 1000); }
+
+static int inline_submit(void (*job)(void *), void *arg, void *ud)
+{
+	(void)ud;
+	job(arg);
+	return 0;
+}
+
+static seen *seen_new(void)
+{
+	seen *s = calloc(1, sizeof(*s));
+	pthread_mutex_init(&s->lock, NULL);
+	atomic_store(&s->now_us, 1000000);
+	return s;
+}
+
+static void seen_free(seen *s)
+{
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+static int snap(seen *s, int *field)
+{
+	pthread_mutex_lock(&s->lock);
+	int v = *field;
+	pthread_mutex_unlock(&s->lock);
+	return v;
+}
+
+static flaghook_client_options base_options(seen *s)
+{
+	flaghook_client_options o = FLAGHOOK_CLIENT_OPTIONS_INIT;
+	o.mode = FLAGHOOK_MODE_ASYNC;
+	o.on_result = on_result;
+	o.on_attempt = on_attempt;
+	o.on_endpoint_disabled = on_disabled;
+	o.user_data = s;
+	o.timeout_ms = 2000;
+	return o;
+}
+
+/* TICK mode, fake clock, jobs run inline in emit and tick. */
+static flaghook_client *tick_client(seen *s, const flaghook_retry_policy *p, flaghook_client_options *extra)
+{
+	static flaghook_executor inline_exec = { FLAGHOOK_EXECUTOR_VERSION, inline_submit, NULL };
+	flaghook_client_options o = extra ? *extra : base_options(s);
+	o.timers = FLAGHOOK_TIMERS_TICK;
+	o.clock = fake_clock;
+	o.executor = &inline_exec;
+	o.retry = p;
+	flaghook_client *c = NULL;
+	int rc = flaghook_client_new(&c, &o);
+	if (rc)
+		fail_msg("client_new: %s", flaghook_last_error());
+	return c;
+}
+
+static uint64_t add(flaghook_client *c, const char *url, int fifo, const flaghook_retry_policy *p)
+{
+	flaghook_endpoint_options e = FLAGHOOK_ENDPOINT_OPTIONS_INIT;
+	e.scope_id = 1;
+	e.url = url;
+	e.secret = SECRET;
+	e.secret_len = strlen(SECRET);
+	e.fifo = fifo;
+	e.retry = p;
+	uint64_t id = 0;
+	if (flaghook_endpoint_add(c, &id, &e))
+		fail_msg("endpoint_add: %s", flaghook_last_error());
+	return id;
+}
+
+static void url_of(th_server *s, char *out, size_t n, const char *path)
+{
+	snprintf(out, n, "http://127.0.0.1:%d%s", th_port(s), path);
+}
+
+static flaghook_endpoint_stats stats(flaghook_client *c, uint64_t id)
+{
+	flaghook_endpoint_stats st = FLAGHOOK_ENDPOINT_STATS_INIT;
+	assert_int_equal(flaghook_endpoint_stats_get(c, id, &st), 0);
+	return st;
+}
+
+/* ---- policy decisions, pure ---- */
+
+static void test_policy_decisions(void **state)
+{
+	(void)state;
+	fh_policy fs, st;
+	assert_int_equal(flaghook__policy_make(&fs, NULL, NULL), 0);
+	flaghook_retry_policy sp = FLAGHOOK_RETRY_POLICY_INIT;
+	sp.kind = FLAGHOOK_RETRY_STANDARD;
+	sp.jitter_percent = -1;
+	assert_int_equal(flaghook__policy_make(&st, &sp, NULL), 0);
+	int64_t w;
+	/* flagsmith: 3 attempts, 2 s then 4 s, transport errors only. */
+	assert_int_equal(flaghook__policy_decide(&fs, 1, 0, FLAGHOOK_ERRCLASS_CONNECT, "", 0, 0, &w), FH_RETRY);
+	assert_int_equal(w, 2000);
+	assert_int_equal(flaghook__policy_decide(&fs, 2, 0, FLAGHOOK_ERRCLASS_TIMEOUT, "", 0, 0, &w), FH_RETRY);
+	assert_int_equal(w, 4000);
+	assert_int_equal(flaghook__policy_decide(&fs, 3, 0, FLAGHOOK_ERRCLASS_TIMEOUT, "", 0, 0, &w), FH_GIVE_UP);
+	assert_int_equal(flaghook__policy_decide(&fs, 1, 500, FLAGHOOK_ERRCLASS_HTTP, "", 0, 0, &w), FH_GIVE_UP);
+	assert_int_equal(flaghook__policy_decide(&fs, 1, 410, FLAGHOOK_ERRCLASS_HTTP, "", 0, 0, &w), FH_GIVE_UP);
+	assert_int_equal(flaghook__policy_decide(&fs, 1, 204, 0, "", 0, 0, &w), FH_DELIVERED);
+	/* standard: the schedule, what it retries, 410, 3xx. */
+	static const int64_t want[] = { 5000, 300000, 1800000, 7200000, 18000000, 36000000, 36000000 };
+	for (int a = 1; a <= 7; a++) {
+		assert_int_equal(flaghook__policy_decide(&st, a, 503, FLAGHOOK_ERRCLASS_HTTP, "", 0, 0, &w), FH_RETRY);
+		assert_int_equal(w, want[a - 1]);
+	}
+	assert_int_equal(flaghook__policy_decide(&st, 8, 503, FLAGHOOK_ERRCLASS_HTTP, "", 0, 0, &w), FH_GIVE_UP);
+	assert_int_equal(flaghook__policy_decide(&st, 1, 408, FLAGHOOK_ERRCLASS_HTTP, "", 0, 0, &w), FH_RETRY);
+	assert_int_equal(flaghook__policy_decide(&st, 1, 429, FLAGHOOK_ERRCLASS_HTTP, "", 0, 0, &w), FH_RETRY);
+	assert_int_equal(flaghook__policy_decide(&st, 1, 0, FLAGHOOK_ERRCLASS_RECV, "", 0, 0, &w), FH_RETRY);
+	assert_int_equal(flaghook__policy_decide(&st, 1, 400, FLAGHOOK_ERRCLASS_HTTP, "", 0, 0, &w), FH_GIVE_UP);
+	assert_int_equal(flaghook__policy_decide(&st, 1, 301, FLAGHOOK_ERRCLASS_HTTP, "", 0, 0, &w), FH_GIVE_UP);
+	assert_int_equal(flaghook__policy_decide(&st, 1, 410, FLAGHOOK_ERRCLASS_HTTP, "", 0, 0, &w), FH_GONE);
+	/* Retry-After: seconds, an HTTP date, capped, junk ignored. */
+	assert_int_equal(flaghook__policy_decide(&st, 1, 429, FLAGHOOK_ERRCLASS_HTTP, "120", 0, 0, &w), FH_RETRY);
+	assert_int_equal(w, 120000);
+	assert_int_equal(flaghook__policy_decide(&st, 1, 429, FLAGHOOK_ERRCLASS_HTTP, "86400", 0, 0, &w), FH_RETRY);
+	assert_int_equal(w, 3600000);
+	int64_t now = 1445412480; /* Wed, 21 Oct 2015 07:28:00 GMT */
+	assert_int_equal(flaghook__retry_after_ms("Wed, 21 Oct 2015 07:28:30 GMT", now), 30000);
+	assert_int_equal(flaghook__retry_after_ms("Wed, 21 Oct 2015 07:00:00 GMT", now), 0);
+	assert_int_equal(flaghook__retry_after_ms("soon", now), -1);
+	assert_int_equal(flaghook__retry_after_ms("-5", now), -1);
+	assert_int_equal(flaghook__retry_after_ms("", now), -1);
+	assert_int_equal(flaghook__policy_decide(&st, 1, 503, FLAGHOOK_ERRCLASS_HTTP, "junk", 0, 0, &w), FH_RETRY);
+	assert_int_equal(w, 5000);
+	flaghook__policy_free(&st, NULL);
+	/* Jitter stays within its band and actually varies. */
+	sp.jitter_percent = 20;
+	assert_int_equal(flaghook__policy_make(&st, &sp, NULL), 0);
+	int64_t lo = INT64_MAX, hi = 0;
+	for (uint64_t r = 0; r < 1000; r++) {
+		flaghook__policy_decide(&st, 2, 500, FLAGHOOK_ERRCLASS_HTTP, "", 0, r * 2654435761u, &w);
+		lo = w < lo ? w : lo;
+		hi = w > hi ? w : hi;
+	}
+	assert_true(lo >= 240000 && hi <= 360000 && hi - lo > 60000);
+	flaghook__policy_free(&st, NULL);
+	flaghook__policy_free(&fs, NULL);
+	/* Bad policies are refused with a reason. */
+	flaghook_retry_policy bad = FLAGHOOK_RETRY_POLICY_INIT;
+	bad.kind = 9;
+	assert_int_equal(flaghook__policy_make(&st, &bad, NULL), FLAGHOOK_EINVAL);
+	bad.kind = 0;
+	bad.schedule_count = 2;
+	assert_int_equal(flaghook__policy_make(&st, &bad, NULL), FLAGHOOK_EINVAL);
+	int64_t neg[] = { 5, -1 };
+	bad.schedule_ms = neg;
+	assert_int_equal(flaghook__policy_make(&st, &bad, NULL), FLAGHOOK_EINVAL);
+	assert_non_null(strstr(flaghook_last_error(), "schedule_ms[1]"));
+}
+
+/* ---- real time, built-in pool ---- */
+
+static void test_emit_returns_at_once(void **state)
+{
+	(void)state;
+	seen *s = seen_new();
+	th_server *srv;
+	assert_int_equal(th_start(&srv, NULL, NULL), 0);
+	th_reply slow[] = { { TH_RESPOND, 200, NULL, NULL, 400, 0 } };
+	th_script(srv, slow, 1);
+	flaghook_client_options o = base_options(s);
+	flaghook_client *c = NULL;
+	assert_int_equal(flaghook_client_new(&c, &o), 0);
+	char url[96];
+	url_of(srv, url, sizeof(url), "/a");
+	uint64_t id = add(c, url, 0, NULL);
+	int64_t t0 = mono_ms();
+	assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
+	assert_true(mono_ms() - t0 < 200);
+	assert_int_equal(flaghook_flush(c, 5000), 0);
+	assert_int_equal(snap(s, &s->delivered), 1);
+	th_request r;
+	assert_int_equal(th_get(srv, 0, &r), 0);
+	size_t len;
+	char *want = read_whole(test_path("golden/sample_environment.json"), &len);
+	assert_int_equal(r.body_len, len);
+	assert_memory_equal(r.body, want, len);
+	char sig[65];
+	flaghook_sign(sig, sizeof(sig), SECRET, strlen(SECRET), want, len);
+	assert_string_equal(th_header(&r, "X-Flagsmith-Signature"), sig);
+	th_request_free(&r);
+	free(want);
+	flaghook_endpoint_stats st = stats(c, id);
+	assert_int_equal(st.delivered, 1);
+	assert_int_equal(st.queued, 0);
+	assert_int_equal(st.in_flight, 0);
+	flaghook_client_free(c);
+	th_stop(srv);
+	seen_free(s);
+}
+
+/* 500, 500, then 200: the standard policy retries until it lands. */
+static void test_500s_then_success(void **state)
+{
+	(void)state;
+	seen *s = seen_new();
+	th_server *srv;
+	assert_int_equal(th_start(&srv, NULL, NULL), 0);
+	th_reply script[] = { { TH_RESPOND, 500, NULL, "no", 0, 0 }, { TH_RESPOND, 503, NULL, "no", 0, 0 } };
+	th_script(srv, script, 2);
+	static const int64_t quick[] = { 20, 20 };
+	flaghook_retry_policy p = FLAGHOOK_RETRY_POLICY_INIT;
+	p.kind = FLAGHOOK_RETRY_STANDARD;
+	p.schedule_ms = quick;
+	p.schedule_count = 2;
+	flaghook_client_options o = base_options(s);
+	o.retry = &p;
+	flaghook_client *c = NULL;
+	assert_int_equal(flaghook_client_new(&c, &o), 0);
+	char url[96];
+	url_of(srv, url, sizeof(url), "/x");
+	uint64_t id = add(c, url, 0, NULL);
+	assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
+	assert_int_equal(flaghook_flush(c, 5000), 0);
+	assert_int_equal(snap(s, &s->delivered), 1);
+	assert_int_equal(snap(s, &s->attempts), 3);
+	assert_int_equal(snap(s, &s->retries), 2);
+	assert_int_equal(snap(s, &s->last_attempts), 3);
+	assert_int_equal(th_count(srv), 3);
+	/* Every attempt carries the same bytes and a valid signature. */
+	for (size_t i = 0; i < 3; i++) {
+		th_request r;
+		th_get(srv, i, &r);
+		assert_int_equal(flaghook_verify(SECRET, strlen(SECRET), r.body, r.body_len,
+		                                 th_header(&r, "X-Flagsmith-Signature"), 64), 0);
+		th_request_free(&r);
+	}
+	flaghook_endpoint_stats st = stats(c, id);
+	assert_int_equal(st.delivered, 1);
+	assert_int_equal(st.retried, 2);
+	flaghook_client_free(c);
+	th_stop(srv);
+	seen_free(s);
+}
+
+/* A slow receiver holds at most its in-flight limit of threads; the fast
+ * one beside it does not wait. */
+static void test_slow_beside_fast(void **state)
+{
+	(void)state;
+	seen *s = seen_new();
+	th_server *slow, *fast;
+	assert_int_equal(th_start(&slow, NULL, NULL), 0);
+	assert_int_equal(th_start(&fast, NULL, NULL), 0);
+	th_reply lag[8];
+	for (int i = 0; i < 8; i++)
+		lag[i] = (th_reply){ TH_RESPOND, 200, NULL, NULL, 700, 0 };
+	th_script(slow, lag, 8);
+	flaghook_client_options o = base_options(s);
+	o.threads = 4;
+	o.max_in_flight = 2;
+	flaghook_client *c = NULL;
+	assert_int_equal(flaghook_client_new(&c, &o), 0);
+	char u1[96], u2[96];
+	url_of(slow, u1, sizeof(u1), "/slow");
+	url_of(fast, u2, sizeof(u2), "/fast");
+	uint64_t slow_id = add(c, u1, 0, NULL);
+	add(c, u2, 0, NULL);
+	int64_t t0 = mono_ms();
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
+	assert_int_equal(th_wait(fast, 8, 2000), 0);
+	int64_t fast_ms = mono_ms() - t0;
+	/* Eight slow deliveries, two at a time, take >= 4 x 700 ms. */
+	flaghook_endpoint_stats st = stats(c, slow_id);
+	assert_true(st.in_flight <= 2);
+	assert_true(st.delivered < 8);
+	print_message("fast receiver done in %lld ms while the slow one had %llu delivered\n",
+	              (long long)fast_ms, (unsigned long long)st.delivered);
+	assert_true(fast_ms < 1000);
+	assert_int_equal(flaghook_flush(c, 10000), 0);
+	assert_int_equal(snap(s, &s->delivered), 16);
+	flaghook_client_free(c);
+	th_stop(slow);
+	th_stop(fast);
+	seen_free(s);
+}
+
+static void test_queue_full(void **state)
+{
+	(void)state;
+	seen *s = seen_new();
+	th_server *srv;
+	assert_int_equal(th_start(&srv, NULL, NULL), 0);
+	th_reply hang[] = { { TH_RESPOND, 200, NULL, NULL, 600, 0 }, { TH_RESPOND, 200, NULL, NULL, 600, 0 } };
+	th_script(srv, hang, 2);
+	flaghook_client_options o = base_options(s);
+	o.max_pending = 2;
+	o.max_in_flight = 2;
+	flaghook_client *c = NULL;
+	assert_int_equal(flaghook_client_new(&c, &o), 0);
+	char url[96];
+	url_of(srv, url, sizeof(url), "/full");
+	add(c, url, 0, NULL);
+	assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
+	assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
+	int64_t t0 = mono_ms();
+	assert_int_equal(flaghook_emit(c, fh_sample_environment()), FLAGHOOK_EFULL);
+	assert_true(mono_ms() - t0 < 100);
+	assert_non_null(strstr(flaghook_last_error(), "full"));
+	flaghook_client_free(c);
+
+	/* With a wait: emit blocks until a slot frees, then goes through. */
+	th_script(srv, hang, 2);
+	o.emit_wait_ms = 3000;
+	assert_int_equal(flaghook_client_new(&c, &o), 0);
+	add(c, url, 0, NULL);
+	assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
+	assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
+	t0 = mono_ms();
+	assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
+	int64_t waited = mono_ms() - t0;
+	assert_true(waited >= 300 && waited < 2500);
+	assert_int_equal(flaghook_flush(c, 5000), 0);
+	assert_int_equal(snap(s, &s->delivered), 5 - 3 + 3);
+	flaghook_client_free(c);
+	th_stop(srv);
+	seen_free(s);
+}
+
+/* Freeing with deliveries pending: a hung attempt is cut short, waiting
+ * retries are abandoned, and every one is reported. */
+static void test_shutdown_with_pending(void **state)
+{
+	(void)state;
+	seen *s = seen_new();
+	th_server *srv;
+	assert_int_equal(th_start(&srv, NULL, NULL), 0);
+	th_reply script[] = { { TH_HANG, 0, NULL, NULL, 0, 0 },
+	                      { TH_RESPOND, 503, NULL, NULL, 0, 0 },
+	                      { TH_RESPOND, 503, NULL, NULL, 0, 0 } };
+	th_script(srv, script, 3);
+	flaghook_retry_policy p = FLAGHOOK_RETRY_POLICY_INIT;
+	p.kind = FLAGHOOK_RETRY_STANDARD; /* the next try is 5 s away */
+	flaghook_client_options o = base_options(s);
+	o.retry = &p;
+	o.timeout_ms = 10000;
+	o.shutdown_timeout_ms = 300;
+	flaghook_client *c = NULL;
+	assert_int_equal(flaghook_client_new(&c, &o), 0);
+	char url[96];
+	url_of(srv, url, sizeof(url), "/pending");
+	add(c, url, 0, NULL);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
+	assert_int_equal(th_wait(srv, 3, 2000), 0);
+	usleep(100 * 1000);
+	int64_t t0 = mono_ms();
+	flaghook_client_free(c);
+	int64_t took = mono_ms() - t0;
+	assert_true(took < 2000);
+	/* 6 accepted, 6 reported; only the third-onwards got 200s. */
+	assert_int_equal(snap(s, &s->results), 6);
+	assert_true(snap(s, &s->abandoned) >= 3);
+	assert_int_equal(snap(s, &s->abandoned) + snap(s, &s->delivered) + snap(s, &s->gave_up), 6);
+	th_stop(srv);
+	seen_free(s);
+}
+
+/* ---- fake clock, TICK mode, inline executor ---- */
+
+/* Flagsmith's policy against a refused port: attempts at 0, +2 s, +6 s. */
+static void test_flagsmith_schedule_refused(void **state)
+{
+	(void)state;
+	seen *s = seen_new();
+	flaghook_client *c = tick_client(s, NULL, NULL);
+	add(c, "http://127.0.0.1:9/", 0, NULL); /* discard port: refused */
+	assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
+	assert_int_equal(snap(s, &s->attempts), 1);
+	int64_t next;
+	assert_int_equal(flaghook_tick(c, &next), 0);
+	assert_int_equal(next, 2000);
+	advance_ms(s, 1999);
+	flaghook_tick(c, &next);
+	assert_int_equal(snap(s, &s->attempts), 1);
+	assert_int_equal(next, 1);
+	advance_ms(s, 1);
+	flaghook_tick(c, &next);
+	assert_int_equal(snap(s, &s->attempts), 2);
+	assert_int_equal(next, 4000);
+	advance_ms(s, 4000);
+	flaghook_tick(c, &next);
+	assert_int_equal(snap(s, &s->attempts), 3);
+	assert_int_equal(next, -1);
+	assert_int_equal(snap(s, &s->gave_up), 1);
+	assert_int_equal(snap(s, &s->last_errclass), FLAGHOOK_ERRCLASS_CONNECT);
+	assert_int_equal(snap(s, &s->last_attempts), 3);
+	flaghook_client_free(c);
+	seen_free(s);
+}
+
+/* Flagsmith's policy: an HTTP error status is final at once. */
+static void test_flagsmith_http_error_final(void **state)
+{
+	(void)state;
+	seen *s = seen_new();
+	th_server *srv;
+	assert_int_equal(th_start(&srv, NULL, NULL), 0);
+	th_reply no[] = { { TH_RESPOND, 500, NULL, NULL, 0, 0 } };
+	th_script(srv, no, 1);
+	flaghook_client *c = tick_client(s, NULL, NULL);
+	char url[96];
+	url_of(srv, url, sizeof(url), "/e");
+	add(c, url, 0, NULL);
+	assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
+	assert_int_equal(snap(s, &s->gave_up), 1);
+	assert_int_equal(snap(s, &s->last_status), 500);
+	assert_int_equal(th_count(srv), 1);
+	flaghook_client_free(c);
+	th_stop(srv);
+	seen_free(s);
+}
+
+/* 429 with Retry-After, reset mid-reply and a timeout: retried on time. */
+static void test_retry_after_reset_timeout(void **state)
+{
+	(void)state;
+	seen *s = seen_new();
+	th_server *srv;
+	assert_int_equal(th_start(&srv, NULL, NULL), 0);
+	th_reply script[] = { { TH_RESPOND, 429, "Retry-After: 120\r\n", NULL, 0, 0 },
+	                      { TH_RESET, 200, NULL, "cut short", 0, 0 },
+	                      { TH_HANG, 0, NULL, NULL, 0, 0 } };
+	th_script(srv, script, 3);
+	flaghook_retry_policy p = FLAGHOOK_RETRY_POLICY_INIT;
+	p.kind = FLAGHOOK_RETRY_STANDARD;
+	p.jitter_percent = -1;
+	flaghook_client_options o = base_options(s);
+	o.timeout_ms = 300;
+	flaghook_client *c = tick_client(s, &p, &o);
+	char url[96];
+	url_of(srv, url, sizeof(url), "/r");
+	uint64_t id = add(c, url, 0, NULL);
+	assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
+	int64_t next;
+	flaghook_tick(c, &next);
+	assert_int_equal(next, 120000); /* Retry-After, not the schedule's 5 s */
+	advance_ms(s, 119999);
+	flaghook_tick(c, NULL);
+	assert_int_equal(th_count(srv), 1);
+	advance_ms(s, 1);
+	flaghook_tick(c, &next); /* attempt 2: reset */
+	assert_int_equal(th_count(srv), 2);
+	assert_int_equal(next, 300000);
+	advance_ms(s, 300000);
+	flaghook_tick(c, &next); /* attempt 3: the receiver never answers */
+	assert_int_equal(th_count(srv), 3);
+	assert_int_equal(next, 1800000);
+	advance_ms(s, 1800000);
+	flaghook_tick(c, &next); /* attempt 4: 200 */
+	assert_int_equal(snap(s, &s->delivered), 1);
+	assert_int_equal(snap(s, &s->attempts), 4);
+	flaghook_endpoint_stats st = stats(c, id);
+	assert_int_equal(st.retried, 3);
+	assert_int_equal(st.delivered, 1);
+	flaghook_client_free(c);
+	th_stop(srv);
+	seen_free(s);
+}
+
+/* 410 Gone disables the endpoint and gives up what waits for it. */
+static void test_gone_disables(void **state)
+{
+	(void)state;
+	seen *s = seen_new();
+	th_server *srv;
+	assert_int_equal(th_start(&srv, NULL, NULL), 0);
+	th_reply script[] = { { TH_RESPOND, 503, NULL, NULL, 0, 0 }, { TH_RESPOND, 410, NULL, NULL, 0, 0 } };
+	th_script(srv, script, 2);
+	flaghook_retry_policy p = FLAGHOOK_RETRY_POLICY_INIT;
+	p.kind = FLAGHOOK_RETRY_STANDARD;
+	p.jitter_percent = -1;
+	flaghook_client_options o = base_options(s);
+	o.max_in_flight = 1;
+	flaghook_client *c = tick_client(s, &p, &o);
+	char url[96];
+	url_of(srv, url, sizeof(url), "/gone");
+	uint64_t id = add(c, url, 0, NULL);
+	/* First: 503, waits 5 s.  Second: 410, disables. */
+	assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
+	assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
+	assert_int_equal(snap(s, &s->disabled_reason), FLAGHOOK_DISABLED_GONE);
+	assert_int_equal(s->disabled_id, id);
+	assert_int_equal(snap(s, &s->gave_up), 2); /* the 410 and the one waiting */
+	flaghook_endpoint_stats st = stats(c, id);
+	assert_int_equal(st.disabled, 1);
+	assert_int_equal(st.queued, 0);
+	int64_t next;
+	flaghook_tick(c, &next);
+	assert_int_equal(next, -1);
+	/* Nothing more is routed to it. */
+	assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
+	assert_int_equal(th_count(srv), 2);
+	flaghook_client_free(c);
+	th_stop(srv);
+	seen_free(s);
+}
+
+/* FIFO: one in flight, emit order kept even across retries. */
+static void order_handler(const th_request *req, th_reply *reply, void *ud)
+{
+	(void)req; (void)ud;
+	reply->status = 200;
+}
+
+static void test_fifo_order(void **state)
+{
+	(void)state;
+	seen *s = seen_new();
+	th_server *srv;
+	assert_int_equal(th_start(&srv, order_handler, NULL), 0);
+	th_reply script[] = { { TH_RESPOND, 500, NULL, NULL, 0, 0 }, { TH_RESPOND, 500, NULL, NULL, 0, 0 } };
+	th_script(srv, script, 2);
+	flaghook_retry_policy p = FLAGHOOK_RETRY_POLICY_INIT;
+	p.kind = FLAGHOOK_RETRY_STANDARD;
+	p.jitter_percent = -1;
+	flaghook_client *c = tick_client(s, &p, NULL);
+	char url[96];
+	url_of(srv, url, sizeof(url), "/fifo");
+	add(c, url, 1, NULL);
+	/* Five events, told apart by their timestamps. */
+	flaghook_flag_change fc[5];
+	flaghook_event ev[5];
+	for (int i = 0; i < 5; i++) {
+		fc[i] = *fh_sample_environment()->flag;
+		fc[i].timestamp_us = 1700000000000000LL + i;
+		ev[i] = *fh_sample_environment();
+		ev[i].flag = &fc[i];
+		assert_int_equal(flaghook_emit(c, &ev[i]), 0);
+	}
+	/* The first failed; nothing else may pass it. */
+	assert_int_equal(th_count(srv), 1);
+	for (int k = 0; k < 3; k++) {
+		advance_ms(s, 3600 * 1000);
+		flaghook_tick(c, NULL);
+	}
+	assert_int_equal(flaghook_flush(c, 5000), 0);
+	assert_int_equal(th_count(srv), 7);
+	int last = -1;
+	for (size_t i = 0; i < 7; i++) {
+		th_request r;
+		th_get(srv, i, &r);
+		const char *t = strstr(r.body, "\"timestamp\": \"2023-11-14T22:13:20.00000");
+		assert_non_null(t);
+		int n = t[strlen("\"timestamp\": \"2023-11-14T22:13:20.00000")] - '0';
+		assert_true(n >= last); /* never out of order */
+		last = n;
+		th_request_free(&r);
+	}
+	assert_int_equal(last, 4);
+	assert_int_equal(snap(s, &s->delivered), 5);
+	flaghook_client_free(c);
+	th_stop(srv);
+	seen_free(s);
+}
+
+/* The circuit opens after consecutive failures, then probes. */
+static void test_circuit_breaker(void **state)
+{
+	(void)state;
+	seen *s = seen_new();
+	th_server *srv;
+	assert_int_equal(th_start(&srv, NULL, NULL), 0);
+	th_reply fail[4];
+	for (int i = 0; i < 4; i++)
+		fail[i] = (th_reply){ TH_RESPOND, 503, NULL, NULL, 0, 0 };
+	th_script(srv, fail, 4);
+	static const int64_t hour[] = { 3600 * 1000 };
+	flaghook_retry_policy p = FLAGHOOK_RETRY_POLICY_INIT;
+	p.kind = FLAGHOOK_RETRY_STANDARD;
+	p.schedule_ms = hour;
+	p.schedule_count = 1;
+	p.jitter_percent = -1;
+	flaghook_client_options o = base_options(s);
+	o.breaker_threshold = 3;
+	o.breaker_cooldown_ms = 10000;
+	flaghook_client *c = tick_client(s, &p, &o);
+	char url[96];
+	url_of(srv, url, sizeof(url), "/cb");
+	uint64_t id = add(c, url, 0, NULL);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
+	/* Three failures open it: the other two wait without an attempt. */
+	assert_int_equal(th_count(srv), 3);
+	flaghook_endpoint_stats st = stats(c, id);
+	assert_int_equal(st.breaker_open, 1);
+	assert_int_equal(st.consecutive_failures, 3);
+	int64_t next;
+	flaghook_tick(c, &next);
+	assert_int_equal(next, 10000);
+	advance_ms(s, 10000);
+	flaghook_tick(c, NULL); /* half-open: one probe, which fails */
+	assert_int_equal(th_count(srv), 4);
+	assert_int_equal(stats(c, id).breaker_open, 1);
+	advance_ms(s, 20000 - 1); /* the cooldown doubled */
+	flaghook_tick(c, NULL);
+	assert_int_equal(th_count(srv), 4);
+	advance_ms(s, 1);
+	flaghook_tick(c, NULL); /* the probe succeeds: closed again */
+	assert_int_equal(th_count(srv), 5);
+	assert_int_equal(stats(c, id).breaker_open, 0);
+	assert_int_equal(snap(s, &s->delivered), 1);
+	/* The four that failed come back on their own schedule, an hour on. */
+	advance_ms(s, 3600 * 1000);
+	flaghook_tick(c, NULL);
+	assert_int_equal(flaghook_flush(c, 5000), 0);
+	assert_int_equal(snap(s, &s->delivered), 5);
+	assert_int_equal(th_count(srv), 9);
+	flaghook_client_free(c);
+	th_stop(srv);
+	seen_free(s);
+}
+
+/* Failing without a success for disable_after_ms disables the endpoint. */
+static void test_auto_disable(void **state)
+{
+	(void)state;
+	seen *s = seen_new();
+	static const int64_t minute[] = { 60 * 1000 };
+	flaghook_retry_policy p = FLAGHOOK_RETRY_POLICY_INIT;
+	p.kind = FLAGHOOK_RETRY_STANDARD;
+	p.schedule_ms = minute;
+	p.schedule_count = 1;
+	p.max_attempts = 100;
+	p.jitter_percent = -1;
+	flaghook_client_options o = base_options(s);
+	o.disable_after_ms = 5 * 60 * 1000;
+	o.breaker_threshold = -1;
+	flaghook_client *c = tick_client(s, &p, &o);
+	uint64_t id = add(c, "http://127.0.0.1:9/", 0, NULL);
+	assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
+	for (int i = 0; i < 4; i++) {
+		advance_ms(s, 60 * 1000);
+		flaghook_tick(c, NULL);
+		assert_int_equal(snap(s, &s->disabled_reason), 0);
+	}
+	advance_ms(s, 60 * 1000);
+	flaghook_tick(c, NULL);
+	assert_int_equal(snap(s, &s->disabled_reason), FLAGHOOK_DISABLED_FAILING);
+	assert_int_equal(snap(s, &s->gave_up), 1);
+	assert_int_equal(snap(s, &s->attempts), 6);
+	assert_int_equal(stats(c, id).disabled, 1);
+	flaghook_client_free(c);
+	seen_free(s);
+}
+
+/* An executor that refuses loses nothing: the job comes back. */
+static atomic_int refusals_left;
+static int refusing_submit(void (*job)(void *), void *arg, void *ud)
+{
+	(void)ud;
+	if (atomic_fetch_sub(&refusals_left, 1) > 0)
+		return -1;
+	job(arg);
+	return 0;
+}
+
+static void test_executor_refuses(void **state)
+{
+	(void)state;
+	seen *s = seen_new();
+	th_server *srv;
+	assert_int_equal(th_start(&srv, NULL, NULL), 0);
+	flaghook_executor x = FLAGHOOK_EXECUTOR_INIT;
+	x.submit = refusing_submit;
+	flaghook_client_options o = base_options(s);
+	o.executor = &x;
+	o.timers = FLAGHOOK_TIMERS_TICK;
+	o.clock = fake_clock;
+	flaghook_client *c = NULL;
+	assert_int_equal(flaghook_client_new(&c, &o), 0);
+	char url[96];
+	url_of(srv, url, sizeof(url), "/refuse");
+	add(c, url, 0, NULL);
+	atomic_store(&refusals_left, 3);
+	assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
+	assert_int_equal(th_count(srv), 0);
+	for (int i = 0; i < 3; i++) {
+		advance_ms(s, 50);
+		flaghook_tick(c, NULL);
+	}
+	assert_int_equal(th_count(srv), 1);
+	assert_int_equal(snap(s, &s->delivered), 1);
+	assert_int_equal(snap(s, &s->last_attempts), 1); /* refusals are not attempts */
+	flaghook_client_free(c);
+	th_stop(srv);
+	seen_free(s);
+}
+
+/* ---- many threads emitting at once (run under ThreadSanitizer in CI) ---- */
+
+typedef struct emitter { flaghook_client *c; int n, failures; } emitter;
+
+static void *emit_many(void *arg)
+{
+	emitter *e = arg;
+	for (int i = 0; i < e->n; i++)
+		e->failures += flaghook_emit(e->c, i % 3 ? fh_sample_environment() : fh_sample_organisation()) != 0;
+	return NULL;
+}
+
+static void test_many_threads(void **state)
+{
+	(void)state;
+	seen *s = seen_new();
+	th_server *srv;
+	assert_int_equal(th_start(&srv, NULL, NULL), 0);
+	flaghook_client_options o = base_options(s);
+	o.emit_wait_ms = 10000;
+	o.max_pending = 64;
+	flaghook_client *c = NULL;
+	assert_int_equal(flaghook_client_new(&c, &o), 0);
+	char url[96];
+	url_of(srv, url, sizeof(url), "/many");
+	uint64_t env = add(c, url, 0, NULL);
+	flaghook_endpoint_options e = FLAGHOOK_ENDPOINT_OPTIONS_INIT;
+	e.scope = FLAGHOOK_SCOPE_ORGANISATION;
+	e.scope_id = 1;
+	e.url = url;
+	e.fifo = 1;
+	uint64_t org;
+	assert_int_equal(flaghook_endpoint_add(c, &org, &e), 0);
+	pthread_t th[4];
+	emitter em[4];
+	for (int i = 0; i < 4; i++) {
+		em[i] = (emitter){ c, 60, 0 };
+		pthread_create(&th[i], NULL, emit_many, &em[i]);
+	}
+	for (int i = 0; i < 4; i++) {
+		flaghook_endpoint_stats st = FLAGHOOK_ENDPOINT_STATS_INIT;
+		flaghook_endpoint_stats_get(c, env, &st); /* read while it moves */
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(em[i].failures, 0);
+	}
+	assert_int_equal(flaghook_flush(c, 20000), 0);
+	/* Per thread: 40 flag events (env + org endpoints) and 20 audit logs (org). */
+	int want = 4 * (40 * 2 + 20);
+	assert_int_equal(snap(s, &s->delivered), want);
+	assert_int_equal((int)th_count(srv), want);
+	assert_int_equal(stats(c, env).delivered + stats(c, org).delivered, (uint64_t)want);
+	flaghook_client_free(c);
+	th_stop(srv);
+	seen_free(s);
+}
+
+static void test_async_bad_input(void **state)
+{
+	(void)state;
+	seen *s = seen_new();
+	flaghook_client *c = tick_client(s, NULL, NULL);
+	assert_int_equal(flaghook_flush(NULL, 1), FLAGHOOK_EINVAL);
+	assert_int_equal(flaghook_tick(NULL, NULL), FLAGHOOK_EINVAL);
+	flaghook_endpoint_stats st = FLAGHOOK_ENDPOINT_STATS_INIT;
+	assert_int_equal(flaghook_endpoint_stats_get(c, 42, &st), FLAGHOOK_ENOTFOUND);
+	st.version = 9;
+	assert_int_equal(flaghook_endpoint_stats_get(c, 42, &st), FLAGHOOK_EVERSION);
+	flaghook_client_free(c);
+	flaghook_client_options o = base_options(s);
+	o.timers = 7;
+	assert_int_equal(flaghook_client_new(&c, &o), FLAGHOOK_EINVAL);
+	o.timers = 0;
+	o.threads = -2;
+	assert_int_equal(flaghook_client_new(&c, &o), FLAGHOOK_EINVAL);
+	/* tick on a client with a timer thread is a mistake, said clearly. */
+	o.threads = 1;
+	assert_int_equal(flaghook_client_new(&c, &o), 0);
+	assert_int_equal(flaghook_tick(c, NULL), FLAGHOOK_EINVAL);
+	assert_non_null(strstr(flaghook_last_error(), "TICK"));
+	flaghook_client_free(c);
+	seen_free(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_policy_decisions),
+		cmocka_unit_test(test_emit_returns_at_once),
+		cmocka_unit_test(test_500s_then_success),
+		cmocka_unit_test(test_slow_beside_fast),
+		cmocka_unit_test(test_queue_full),
+		cmocka_unit_test(test_shutdown_with_pending),
+		cmocka_unit_test(test_flagsmith_schedule_refused),
+		cmocka_unit_test(test_flagsmith_http_error_final),
+		cmocka_unit_test(test_retry_after_reset_timeout),
+		cmocka_unit_test(test_gone_disables),
+		cmocka_unit_test(test_fifo_order),
+		cmocka_unit_test(test_circuit_breaker),
+		cmocka_unit_test(test_auto_disable),
+		cmocka_unit_test(test_executor_refuses),
+		cmocka_unit_test(test_many_threads),
+		cmocka_unit_test(test_async_bad_input),
+	};
+	return cmocka_run_group_tests_name("async", tests, NULL, NULL);
+}
