@@ -624,25 +624,17 @@ int flaghook__engine_accept(flaghook_client *c, fh_job **jobs, size_t n)
 	return 0;
 }
 
-int flaghook_flush(flaghook_client *c, int64_t timeout_ms)
+/* Waits (lock not held) until nothing is pending or the monotonic deadline
+ * passes; in TICK mode it runs the timers itself, since the host's thread
+ * is the one waiting.  Returns what is still pending. */
+static size_t drain(flaghook_client *c, int64_t deadline_us)
 {
-	flaghook__error_clear();
-	if (!c)
-		return flaghook__error(FLAGHOOK_EINVAL, "client is NULL");
-	if (c->mode != FLAGHOOK_MODE_ASYNC)
-		return 0;
-	int64_t start = flaghook__mono_us();
 	pthread_mutex_lock(&c->engine_lock);
 	while (c->pending) {
-		int64_t left = timeout_ms * 1000 - (flaghook__mono_us() - start);
-		if (left <= 0) {
-			size_t p = c->pending;
-			pthread_mutex_unlock(&c->engine_lock);
-			return flaghook__client_fail(c, flaghook__error(FLAGHOOK_ETIMEOUT,
-			                                                "%zu deliveries still pending", p));
-		}
+		int64_t left = deadline_us - flaghook__mono_us();
+		if (left <= 0)
+			break;
 		if (c->timers == FLAGHOOK_TIMERS_TICK) {
-			/* The host's thread is here: run the timers for it. */
 			pthread_mutex_unlock(&c->engine_lock);
 			run_due(c);
 			pthread_mutex_lock(&c->engine_lock);
@@ -654,7 +646,21 @@ int flaghook_flush(flaghook_client *c, int64_t timeout_ms)
 		deadline_in(&ts, left);
 		pthread_cond_timedwait(&c->progress, &c->engine_lock, &ts);
 	}
+	size_t pending = c->pending;
 	pthread_mutex_unlock(&c->engine_lock);
+	return pending;
+}
+
+int flaghook_flush(flaghook_client *c, int64_t timeout_ms)
+{
+	flaghook__error_clear();
+	if (!c)
+		return flaghook__error(FLAGHOOK_EINVAL, "client is NULL");
+	if (c->mode != FLAGHOOK_MODE_ASYNC)
+		return 0;
+	size_t left = drain(c, flaghook__mono_us() + timeout_ms * 1000);
+	if (left)
+		return flaghook__client_fail(c, flaghook__error(FLAGHOOK_ETIMEOUT, "%zu deliveries still pending", left));
 	return 0;
 }
 
@@ -697,23 +703,9 @@ void flaghook__engine_stop(flaghook_client *c)
 		pthread_mutex_lock(&c->engine_lock);
 		c->closing = true;
 		pthread_cond_broadcast(&c->progress);
-		int64_t deadline = flaghook__mono_us() + c->shutdown_timeout_ms * 1000;
-		while (c->pending) {
-			int64_t left = deadline - flaghook__mono_us();
-			if (left <= 0)
-				break;
-			if (c->timers == FLAGHOOK_TIMERS_TICK) {
-				pthread_mutex_unlock(&c->engine_lock);
-				run_due(c);
-				pthread_mutex_lock(&c->engine_lock);
-				if (!c->pending)
-					break;
-				left = left > 10000 ? 10000 : left;
-			}
-			struct timespec ts;
-			deadline_in(&ts, left);
-			pthread_cond_timedwait(&c->progress, &c->engine_lock, &ts);
-		}
+		pthread_mutex_unlock(&c->engine_lock);
+		drain(c, flaghook__mono_us() + c->shutdown_timeout_ms * 1000);
+		pthread_mutex_lock(&c->engine_lock);
 		atomic_store(&c->aborting, 1);
 		/* Everything not running now is abandoned. */
 		job_list gone = { 0 };
