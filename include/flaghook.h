@@ -595,6 +595,9 @@ typedef struct flaghook_client_options {
 	 * abandoned at shutdown, the thread in flaghook_client_free). */
 	void (*on_result)(const flaghook_result *result, void *user_data);
 	void *user_data;
+	/* Callbacks may call flaghook_emit and the endpoint functions, but not
+	 * flaghook_flush or flaghook_client_free: those wait for the very
+	 * callback that would be calling them. */
 
 	/* ---- asynchronous delivery (FLAGHOOK_MODE_ASYNC) ---- */
 	int32_t threads;            /* built-in pool size when executor is NULL; 0: 4 */
@@ -688,6 +691,8 @@ FLAGHOOK_EXTERN int flaghook_endpoint_options_init(flaghook_endpoint_options *op
 FLAGHOOK_EXTERN int flaghook_endpoint_add(flaghook_client *client, uint64_t *out_id,
                                           const flaghook_endpoint_options *opts);
 FLAGHOOK_EXTERN int flaghook_endpoint_remove(flaghook_client *client, uint64_t id);
+/* A disabled endpoint gets no new events; in ASYNC mode the deliveries
+ * still waiting for it are given up (on_result says so for each). */
 FLAGHOOK_EXTERN int flaghook_endpoint_set_enabled(flaghook_client *client, uint64_t id,
                                                   int enabled);
 

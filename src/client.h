@@ -167,6 +167,8 @@ void flaghook__engine_stop(flaghook_client *c);
 /* Hands n new jobs to the engine; on failure frees none of them. */
 int flaghook__engine_accept(flaghook_client *c, fh_job **jobs, size_t n);
 void flaghook__body_release(flaghook_client *c, fh_body *b);
+/* Disables ep and gives up its waiting deliveries, reporting each. */
+void flaghook__engine_disable(flaghook_client *c, fh_endpoint *ep, const char *why);
 
 /* The built-in pool (executor_pool.c). */
 int flaghook__pool_start(fh_pool **out, int threads, const flaghook_allocator *a);

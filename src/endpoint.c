@@ -249,19 +249,26 @@ int flaghook_endpoint_set_enabled(flaghook_client *c, uint64_t id, int enabled)
 	flaghook__error_clear();
 	if (!c)
 		return flaghook__error(FLAGHOOK_EINVAL, "client is NULL");
-	int rc = FLAGHOOK_ENOTFOUND;
+	fh_endpoint *ep = NULL;
 	pthread_rwlock_rdlock(&c->lock);
 	for (size_t i = 0; i < c->endpoint_count; i++) {
 		if (c->endpoints[i]->id == id) {
-			atomic_store(&c->endpoints[i]->enabled, enabled != 0);
-			rc = 0;
+			ep = c->endpoints[i];
+			atomic_fetch_add(&ep->refs, 1);
 			break;
 		}
 	}
 	pthread_rwlock_unlock(&c->lock);
-	if (rc)
-		return flaghook__client_fail(c, flaghook__error(rc, "no endpoint with id %llu",
+	if (!ep)
+		return flaghook__client_fail(c, flaghook__error(FLAGHOOK_ENOTFOUND, "no endpoint with id %llu",
 		                                                (unsigned long long)id));
+	/* Disabled means not sent to: what still waits for it is given up,
+	 * each with a result that says so. */
+	if (enabled)
+		atomic_store(&ep->enabled, 1);
+	else
+		flaghook__engine_disable(c, ep, "endpoint disabled by the caller");
+	flaghook__endpoint_release(c, ep);
 	return 0;
 }
 

@@ -286,6 +286,23 @@ static size_t report_gone(flaghook_client *c, job_list *gone, const char *why)
 	return n;
 }
 
+void flaghook__engine_disable(flaghook_client *c, fh_endpoint *ep, const char *why)
+{
+	if (!c->engine_started || c->mode != FLAGHOOK_MODE_ASYNC) {
+		atomic_store(&ep->enabled, 0);
+		return;
+	}
+	job_list gone = { 0 };
+	pthread_mutex_lock(&c->engine_lock);
+	disable_locked(c, ep, &gone);
+	pthread_mutex_unlock(&c->engine_lock);
+	size_t n = report_gone(c, &gone, why);
+	pthread_mutex_lock(&c->engine_lock);
+	c->pending -= n;
+	pthread_cond_broadcast(&c->progress);
+	pthread_mutex_unlock(&c->engine_lock);
+}
+
 /* Books a failed attempt against the endpoint: breaker and disabling
  * (lock held).  Returns a FLAGHOOK_DISABLED_* reason, or 0. */
 static int failed_attempt(flaghook_client *c, fh_endpoint *ep, int64_t now)

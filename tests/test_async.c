@@ -586,6 +586,26 @@ static void test_gone_disables(void **state)
 	seen_free(s);
 }
 
+/* The caller disabling an endpoint gives up what waits for it. */
+static void test_caller_disables(void **state)
+{
+	(void)state;
+	seen *s = seen_new();
+	flaghook_client *c = tick_client(s, NULL, NULL);
+	uint64_t id = add(c, "http://127.0.0.1:9/", 0, NULL);
+	assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
+	assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
+	assert_int_equal(stats(c, id).queued, 2); /* both wait for their retry */
+	assert_int_equal(flaghook_endpoint_set_enabled(c, id, 0), 0);
+	assert_int_equal(snap(s, &s->gave_up), 2);
+	assert_int_equal(stats(c, id).queued, 0);
+	assert_int_equal(flaghook_flush(c, 1000), 0);
+	assert_int_equal(flaghook_endpoint_set_enabled(c, id, 1), 0);
+	assert_int_equal(stats(c, id).disabled, 0);
+	flaghook_client_free(c);
+	seen_free(s);
+}
+
 /* FIFO: one in flight, emit order kept even across retries. */
 static void order_handler(const th_request *req, th_reply *reply, void *ud)
 {
@@ -875,6 +895,7 @@ int main(void)
 		cmocka_unit_test(test_flagsmith_http_error_final),
 		cmocka_unit_test(test_retry_after_reset_timeout),
 		cmocka_unit_test(test_gone_disables),
+		cmocka_unit_test(test_caller_disables),
 		cmocka_unit_test(test_fifo_order),
 		cmocka_unit_test(test_circuit_breaker),
 		cmocka_unit_test(test_auto_disable),
