@@ -127,5 +127,7 @@ void flaghook__event_scope(const flaghook_event *ev, int64_t *env_id, int64_t *o
 int flaghook__transport_curl(flaghook_transport *out, const flaghook_allocator *a,
                              const char *ca_file);
 int flaghook__storage_memory(flaghook_storage *out, const flaghook_allocator *a);
+/* Deliveries the memory store holds (for tests). */
+size_t flaghook__storage_memory_count(void *user_data);
 
 #endif

@@ -9,7 +9,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "flaghook.h"
+#include "internal.h"
 #include "sample.h"
 
 #include <stdlib.h>
@@ -156,11 +156,57 @@ static void test_client_every_failure(void **state)
 	assert_true(completed);
 }
 
+/* The memory store under churn: ids in random order, retries kept,
+ * final outcomes removed, never a stale or lost entry. */
+static void test_memory_store(void **state)
+{
+	(void)state;
+	flaghook_storage st;
+	assert_int_equal(flaghook__storage_memory(&st, NULL), 0);
+	enum { N = 20000 };
+	static uint64_t ids[N];
+	uint64_t x = 88172645463325252ULL;
+	/* Random ids: sequential ones hash without collisions and would leave
+	 * the probe-run handling untested. */
+	for (size_t i = 0; i < N; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		ids[i] = (x >> 1) | 1;
+	}
+	for (size_t i = 0; i < N; i += 100) {
+		flaghook_delivery d[100];
+		for (size_t k = 0; k < 100; k++)
+			d[k] = (flaghook_delivery){ .version = 1, .id = ids[i + k], .endpoint_id = 1 };
+		assert_int_equal(st.put(d, 100, st.user_data), 0);
+	}
+	assert_int_equal(flaghook__storage_memory_count(st.user_data), N);
+	static const int outcomes[] = { FLAGHOOK_OUTCOME_RETRY, FLAGHOOK_OUTCOME_DELIVERED,
+	                                FLAGHOOK_OUTCOME_GAVE_UP, FLAGHOOK_OUTCOME_ABANDONED };
+	size_t left = N;
+	for (size_t i = 0; i < N; i++) {
+		flaghook_delivery d = { .version = 1, .id = ids[(i * 7919) % N], .attempts = 1 };
+		int outcome = outcomes[i % 4];
+		st.record(&d, outcome, 0, 0, st.user_data);
+		left -= outcome != FLAGHOOK_OUTCOME_RETRY;
+		/* A second final record of the same id changes nothing. */
+		if (outcome != FLAGHOOK_OUTCOME_RETRY)
+			st.record(&d, outcome, 0, 0, st.user_data);
+	}
+	assert_int_equal(flaghook__storage_memory_count(st.user_data), left);
+	for (size_t i = 0; i < N; i++) {
+		flaghook_delivery d = { .version = 1, .id = ids[(i * 7919) % N] };
+		if (i % 4 == 0)
+			st.record(&d, FLAGHOOK_OUTCOME_DELIVERED, 200, 0, st.user_data);
+	}
+	assert_int_equal(flaghook__storage_memory_count(st.user_data), 0);
+	st.destroy(st.user_data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_render_every_failure),
 		cmocka_unit_test(test_client_every_failure),
+		cmocka_unit_test(test_memory_store),
 	};
 	return cmocka_run_group_tests_name("alloc", tests, NULL, NULL);
 }
