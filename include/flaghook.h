@@ -554,9 +554,10 @@ typedef struct flaghook_result {
 
 /* Retry policies. */
 #define FLAGHOOK_RETRY_FLAGSMITH 0 /* 3 attempts, 2 s then 4 s, transport errors only */
-#define FLAGHOOK_RETRY_STANDARD  1 /* 8 attempts over ~28 h with jitter; timeouts,
-                                      connection errors, 408, 429, 5xx; Retry-After;
-                                      410 disables the endpoint */
+#define FLAGHOOK_RETRY_STANDARD  1 /* 8 attempts over ~28 h with jitter; every
+                                      failure without an HTTP reply (timeout,
+                                      connect, DNS, TLS, reset), 408, 429, 5xx;
+                                      Retry-After; 410 disables the endpoint */
 
 typedef struct flaghook_retry_policy {
 	unsigned int version;
@@ -569,6 +570,7 @@ typedef struct flaghook_retry_policy {
 	int32_t max_attempts;       /* 0: the kind's (3; 8) */
 	int32_t jitter_percent;     /* each wait +-this %; 0: the kind's (0; 20); <0: none */
 	int64_t retry_after_cap_ms; /* longest Retry-After honoured; 0: 1 hour (standard only) */
+	/* schedule_ms and schedule_count are set together or not at all. */
 } flaghook_retry_policy;
 
 #define FLAGHOOK_RETRY_POLICY_VERSION 1
@@ -590,9 +592,10 @@ typedef struct flaghook_client_options {
 	const flaghook_storage *storage;     /* NULL: memory */
 	const flaghook_allocator *allocator; /* NULL: malloc */
 	/* Called once per delivery with its final result.  In SYNC mode, on the
-	 * thread that called flaghook_emit, before it returns; in ASYNC mode on
-	 * the executor thread that ran the last attempt (or, for deliveries
-	 * abandoned at shutdown, the thread in flaghook_client_free). */
+	 * thread that called flaghook_emit, before it returns.  In ASYNC mode,
+	 * on the executor thread that ran the last attempt, or on the thread of
+	 * the library call that ended the delivery without one (disabling an
+	 * endpoint, shutdown, an executor that keeps refusing). */
 	void (*on_result)(const flaghook_result *result, void *user_data);
 	void *user_data;
 	/* Callbacks may call flaghook_emit and the endpoint functions, but not
@@ -604,19 +607,23 @@ typedef struct flaghook_client_options {
 	size_t max_pending;         /* deliveries accepted and not finished; 0: 100000 */
 	int64_t emit_wait_ms;       /* when full: 0 returns FLAGHOOK_EFULL at once */
 	const flaghook_retry_policy *retry;   /* NULL: FLAGHOOK_RETRY_FLAGSMITH */
-	int32_t max_in_flight;      /* per endpoint; 0: 4 */
+	int32_t max_in_flight;      /* per endpoint; 0: half the built-in pool
+	                               (at least 1), or 4 with the caller's executor */
 	int32_t breaker_threshold;  /* consecutive failed attempts that open the
 	                               circuit; 0: 5; <0: no breaker */
 	int64_t breaker_cooldown_ms;/* open this long, then one probe; 0: 30000 */
 	int64_t disable_after_ms;   /* failing this long with no success disables
 	                               the endpoint; 0: never */
-	int64_t shutdown_timeout_ms;/* flaghook_client_free drains this long; 0: 5000 */
+	int64_t shutdown_timeout_ms;/* flaghook_client_free drains this long;
+	                               0: 5000; <0: no drain, abandon at once */
 	int32_t timers;             /* FLAGHOOK_TIMERS_THREAD or FLAGHOOK_TIMERS_TICK */
 	/* Monotonic clock in microseconds for retry and breaker times; NULL:
 	 * CLOCK_MONOTONIC.  Tests drive schedules with it and flaghook_tick(). */
 	int64_t (*clock)(void *user_data);
-	/* Called after every attempt (outcome RETRY, DELIVERED or GAVE_UP): the
-	 * hook for "webhook failed" mail.  Same thread as on_result. */
+	/* Called after every attempt (outcome RETRY, DELIVERED, GAVE_UP, or
+	 * ABANDONED when shutdown cut it short): the hook for "webhook failed"
+	 * mail.  On the thread that ran the attempt.  A transport that returns
+	 * a negative code counts as a transport failure. */
 	void (*on_attempt)(const flaghook_result *attempt, void *user_data);
 	/* An endpoint was disabled (FLAGHOOK_DISABLED_*); its waiting
 	 * deliveries are given up (on_result says so for each). */
@@ -736,9 +743,11 @@ FLAGHOOK_EXTERN int flaghook_emit(flaghook_client *client, const flaghook_event 
 FLAGHOOK_EXTERN int flaghook_flush(flaghook_client *client, int64_t timeout_ms);
 
 /*
- * TICK mode: sends the deliveries whose retry time has come and opens
+ * TICK mode: sends the deliveries whose retry time has come and half-opens
  * circuits whose cooldown is over.  *next_ms (may be NULL) gets how long
- * until it should be called again, -1 when nothing waits on a timer.
+ * until it should be called again, -1 when nothing waits on a timer.  An
+ * attempt finishing on a pool thread can set an earlier timer, so a host
+ * whose executor is not inline should also tick at a bounded interval.
  */
 FLAGHOOK_EXTERN int flaghook_tick(flaghook_client *client, int64_t *next_ms);
 

@@ -104,7 +104,7 @@ static int check_options(const flaghook_client_options *o)
 	if (o->mode != FLAGHOOK_MODE_SYNC && o->mode != FLAGHOOK_MODE_ASYNC)
 		return flaghook__error(FLAGHOOK_EINVAL, "client options mode %d is not a mode", (int)o->mode);
 	if (o->connect_timeout_ms < 0 || o->timeout_ms < 0 || o->emit_wait_ms < 0 ||
-	    o->breaker_cooldown_ms < 0 || o->disable_after_ms < 0 || o->shutdown_timeout_ms < 0)
+	    o->breaker_cooldown_ms < 0 || o->disable_after_ms < 0)
 		return flaghook__error(FLAGHOOK_EINVAL, "client options times must not be negative");
 	if (o->threads < 0 || o->threads > MAX_THREADS || o->max_in_flight < 0)
 		return flaghook__error(FLAGHOOK_EINVAL, "client options threads must be 0..%d and max_in_flight >= 0",
@@ -165,11 +165,16 @@ int flaghook_client_new(flaghook_client **out, const flaghook_client_options *op
 	c->user_data = o->user_data;
 	c->max_pending = o->max_pending ? o->max_pending : DEFAULT_MAX_PENDING;
 	c->emit_wait_ms = o->emit_wait_ms;
-	c->max_in_flight = o->max_in_flight ? o->max_in_flight : DEFAULT_MAX_IN_FLIGHT;
+	/* With the built-in pool, one endpoint may hold at most half its
+	 * threads, so a slow receiver cannot starve the others. */
+	int32_t threads = o->threads ? o->threads : DEFAULT_THREADS;
+	c->max_in_flight = o->max_in_flight ? o->max_in_flight
+	                   : o->executor ? DEFAULT_MAX_IN_FLIGHT : (threads / 2 ? threads / 2 : 1);
 	c->breaker_threshold = o->breaker_threshold ? o->breaker_threshold : DEFAULT_BREAKER_THRESHOLD;
 	c->breaker_cooldown_ms = o->breaker_cooldown_ms ? o->breaker_cooldown_ms : DEFAULT_BREAKER_COOLDOWN_MS;
 	c->disable_after_ms = o->disable_after_ms;
-	c->shutdown_timeout_ms = o->shutdown_timeout_ms ? o->shutdown_timeout_ms : DEFAULT_SHUTDOWN_MS;
+	c->shutdown_timeout_ms = o->shutdown_timeout_ms > 0 ? o->shutdown_timeout_ms
+	                         : o->shutdown_timeout_ms < 0 ? 0 : DEFAULT_SHUTDOWN_MS;
 	c->timers = o->timers;
 	c->clock = o->clock;
 	if (o->executor)

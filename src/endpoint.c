@@ -264,9 +264,16 @@ int flaghook_endpoint_set_enabled(flaghook_client *c, uint64_t id, int enabled)
 		                                                (unsigned long long)id));
 	/* Disabled means not sent to: what still waits for it is given up,
 	 * each with a result that says so. */
-	if (enabled)
+	if (enabled) {
+		/* A fresh start: the failures that disabled it are history. */
+		pthread_mutex_lock(&c->engine_lock);
+		ep->consecutive_failures = 0;
+		ep->failing_since = 0;
+		ep->breaker = FH_CLOSED;
+		ep->cooldown_ms = c->breaker_cooldown_ms;
+		pthread_mutex_unlock(&c->engine_lock);
 		atomic_store(&ep->enabled, 1);
-	else
+	} else
 		flaghook__engine_disable(c, ep, "endpoint disabled by the caller");
 	flaghook__endpoint_release(c, ep);
 	return 0;
@@ -341,20 +348,22 @@ int flaghook_endpoint_stats_get(flaghook_client *c, uint64_t id, flaghook_endpoi
 	if (!ep)
 		return flaghook__client_fail(c, flaghook__error(FLAGHOOK_ENOTFOUND, "no endpoint with id %llu",
 		                                                (unsigned long long)id));
-	unsigned int version = out->version;
-	memset(out, 0, sizeof(*out));
-	out->version = version;
+	flaghook_endpoint_stats st = { .version = out->version };
 	pthread_mutex_lock(&c->engine_lock);
-	out->queued = ep->queued;
-	out->in_flight = (uint64_t)ep->in_flight;
-	out->delivered = ep->delivered;
-	out->retried = ep->retried;
-	out->gave_up = ep->gave_up;
-	out->abandoned = ep->abandoned;
-	out->breaker_open = ep->breaker == FH_OPEN;
-	out->consecutive_failures = ep->consecutive_failures;
+	st.queued = ep->queued;
+	st.in_flight = (uint64_t)ep->in_flight;
+	st.delivered = ep->delivered;
+	st.retried = ep->retried;
+	st.gave_up = ep->gave_up;
+	st.abandoned = ep->abandoned;
+	st.breaker_open = ep->breaker == FH_OPEN;
+	st.consecutive_failures = ep->consecutive_failures;
 	pthread_mutex_unlock(&c->engine_lock);
-	out->disabled = !atomic_load(&ep->enabled);
+	st.disabled = !atomic_load(&ep->enabled);
 	flaghook__endpoint_release(c, ep);
+	/* Only as much as the caller's version has: a later library with a
+	 * longer struct must not write past an older caller's. */
+	static const size_t size_of_version[] = { 0, sizeof(flaghook_endpoint_stats) };
+	memcpy(out, &st, size_of_version[st.version]);
 	return 0;
 }

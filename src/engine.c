@@ -188,11 +188,23 @@ static int wait_for(flaghook_client *c, fh_job *j, int64_t now, int64_t delay_ms
 
 static void run_job(void *arg);
 
+/* An executor that runs jobs inline would nest one run_job per queued
+ * delivery (each finishing job submits the next).  Past a small depth the
+ * jobs are parked here and the outermost run_job on this thread submits
+ * them, so the stack stays bounded whatever the executor does. */
+#define MAX_NESTING 8
+static _Thread_local int nesting;
+static _Thread_local job_list parked;
+
 /* Hands RUNNING jobs to the executor.  Called without the lock. */
 static void submit_all(flaghook_client *c, job_list *l)
 {
 	for (fh_job *j = l->head, *next; j; j = next) {
 		next = j->next;
+		if (nesting >= MAX_NESTING) {
+			list_add(&parked, j);
+			continue;
+		}
 		if (c->executor.submit(run_job, j, c->executor.user_data) == 0)
 			continue;
 		/* Refused: not an attempt.  Try again shortly; after many refusals
@@ -332,15 +344,35 @@ static int failed_attempt(flaghook_client *c, fh_endpoint *ep, int64_t now)
 }
 
 /* An executor thread: one attempt, then the decision. */
+static void run_one(fh_job *j);
+
 static void run_job(void *arg)
 {
-	fh_job *j = arg;
+	nesting++;
+	run_one(arg);
+	nesting--;
+	/* Outermost on this thread: submit what deeper levels parked. */
+	while (nesting == 0 && parked.head) {
+		fh_job *j = parked.head;
+		parked.head = j->next;
+		if (!parked.head)
+			parked.tail = NULL;
+		job_list one = { 0 };
+		list_add(&one, j);
+		submit_all(j->ep->client, &one);
+	}
+}
+
+static void run_one(fh_job *j)
+{
 	fh_endpoint *ep = j->ep;
 	flaghook_client *c = ep->client;
 	uint64_t ep_id = ep->id; /* ep may go with the job's reference */
 	fh_attempt at;
 	memset(&at, 0, sizeof(at));
 	bool refused = j->refusals < 0;
+	if (!refused)
+		j->refusals = 0; /* "in a row": it ran */
 	bool abandon = atomic_load(&c->aborting) != 0;
 	bool attempted = false;
 	char *response = NULL;
@@ -365,7 +397,7 @@ static void run_job(void *arg)
 	int64_t now = flaghook__clock(c);
 	int64_t wait_ms = 0;
 	fh_decision dec = FH_GIVE_UP;
-	if (attempted && !abandon && !at.rc)
+	if (attempted && !abandon)
 		dec = flaghook__policy_decide(&ep->policy, j->d.attempts, at.status, at.errclass, at.retry_after,
 		                              flaghook__now_us() / 1000000, next_random(c), &wait_ms);
 	ep->in_flight--;
@@ -385,6 +417,8 @@ static void run_job(void *arg)
 			dec = FH_GIVE_UP;
 		}
 	}
+	if (disabled && !atomic_load(&ep->enabled))
+		disabled = 0; /* already disabled: report that once */
 	if (dec == FH_RETRY && atomic_load(&c->aborting)) {
 		abandon = true; /* nobody will read the heap again */
 		dec = FH_GIVE_UP;
@@ -392,6 +426,7 @@ static void run_job(void *arg)
 	if (dec == FH_RETRY && (!atomic_load(&ep->enabled) || disabled))
 		dec = FH_GIVE_UP;
 	if (dec == FH_RETRY) {
+		j->d.next_attempt_us = flaghook__now_us() + wait_ms * 1000;
 		j->last_status = at.status;
 		j->last_errclass = at.errclass;
 		flaghook__free(c->allocator, j->last_error);
@@ -469,6 +504,13 @@ static int64_t run_due_locked(flaghook_client *c, job_list *out)
 		if (t.job) {
 			fh_job *j = t.job;
 			fh_endpoint *ep = j->ep;
+			if (j->holds_slot && ep->breaker == FH_OPEN) {
+				/* FIFO behind an open circuit: keep the slot, wait for the
+				 * half-open (just after it, so that timer goes first). */
+				j->due = ep->breaker_until + 1;
+				if (heap_push(c, (fh_timer){ j->due, j, NULL }) == 0)
+					continue;
+			}
 			if (j->holds_slot) {
 				/* FIFO: the slot is still its own; straight out. */
 				j->holds_slot = false;
@@ -671,8 +713,8 @@ static size_t drain(flaghook_client *c, int64_t deadline_us)
 int flaghook_flush(flaghook_client *c, int64_t timeout_ms)
 {
 	flaghook__error_clear();
-	if (!c)
-		return flaghook__error(FLAGHOOK_EINVAL, "client is NULL");
+	if (!c || timeout_ms < 0)
+		return flaghook__error(FLAGHOOK_EINVAL, "client is NULL or timeout_ms negative");
 	if (c->mode != FLAGHOOK_MODE_ASYNC)
 		return 0;
 	size_t left = drain(c, flaghook__mono_us() + timeout_ms * 1000);

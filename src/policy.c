@@ -36,10 +36,10 @@ int flaghook__policy_make(fh_policy *out, const flaghook_retry_policy *in, const
 		return rc;
 	if (in->kind != FLAGHOOK_RETRY_FLAGSMITH && in->kind != FLAGHOOK_RETRY_STANDARD)
 		return flaghook__error(FLAGHOOK_EINVAL, "retry policy kind %d is not a policy", (int)in->kind);
-	if ((in->schedule_count && !in->schedule_ms) || in->max_attempts < 0 || in->jitter_percent > 100 ||
+	if (!in->schedule_count != !in->schedule_ms || in->max_attempts < 0 || in->jitter_percent > 100 ||
 	    in->retry_after_cap_ms < 0)
 		return flaghook__error(FLAGHOOK_EINVAL,
-		                       "retry policy: schedule_ms NULL with a count, or a negative or out-of-range value");
+		                       "retry policy: schedule_ms and schedule_count must be set together; no negative or out-of-range values");
 	bool standard = in->kind == FLAGHOOK_RETRY_STANDARD;
 	const int64_t *sched = in->schedule_ms;
 	size_t n = in->schedule_count;

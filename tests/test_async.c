@@ -721,6 +721,96 @@ static void test_circuit_breaker(void **state)
 	seen_free(s);
 }
 
+/* FIFO behind an open circuit: the held delivery waits for the half-open. */
+static void test_fifo_waits_for_breaker(void **state)
+{
+	(void)state;
+	seen *s = seen_new();
+	th_server *srv;
+	assert_int_equal(th_start(&srv, NULL, NULL), 0);
+	th_reply no[] = { { TH_RESPOND, 503, NULL, NULL, 0, 0 } };
+	th_script(srv, no, 1);
+	static const int64_t second[] = { 1000 };
+	flaghook_retry_policy p = FLAGHOOK_RETRY_POLICY_INIT;
+	p.kind = FLAGHOOK_RETRY_STANDARD;
+	p.schedule_ms = second;
+	p.schedule_count = 1;
+	p.jitter_percent = -1;
+	flaghook_client_options o = base_options(s);
+	o.breaker_threshold = 1;
+	o.breaker_cooldown_ms = 10000;
+	flaghook_client *c = tick_client(s, &p, &o);
+	char url[96];
+	url_of(srv, url, sizeof(url), "/fb");
+	add(c, url, 1, NULL);
+	assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
+	advance_ms(s, 1000);
+	flaghook_tick(c, NULL); /* its retry is due, but the circuit is open */
+	assert_int_equal(th_count(srv), 1);
+	advance_ms(s, 9000);
+	flaghook_tick(c, NULL); /* half-open; the held delivery is due just after */
+	advance_ms(s, 1);
+	flaghook_tick(c, NULL);
+	assert_int_equal(th_count(srv), 2);
+	assert_int_equal(snap(s, &s->delivered), 1);
+	flaghook_client_free(c);
+	th_stop(srv);
+	seen_free(s);
+}
+
+typedef struct flush_arg { flaghook_client *c; int rc; } flush_arg;
+static void *flush_thread(void *arg)
+{
+	flush_arg *f = arg;
+	f->rc = flaghook_flush(f->c, 60000);
+	return NULL;
+}
+
+/* Thousands of deliveries released at once through an inline executor do
+ * not nest one call per delivery on the stack: they are run from a thread
+ * with a 512 KiB stack, which that nesting (about 1 KiB a level) overflows. */
+static void test_inline_executor_stack(void **state)
+{
+	(void)state;
+	seen *s = seen_new();
+	th_server *srv;
+	assert_int_equal(th_start(&srv, NULL, NULL), 0);
+	th_reply no[] = { { TH_RESPOND, 503, NULL, NULL, 0, 0 } };
+	th_script(srv, no, 1);
+	static const int64_t second[] = { 1000 };
+	flaghook_retry_policy p = FLAGHOOK_RETRY_POLICY_INIT;
+	p.kind = FLAGHOOK_RETRY_STANDARD;
+	p.schedule_ms = second;
+	p.schedule_count = 1;
+	p.jitter_percent = -1;
+	flaghook_client_options o = base_options(s);
+	o.breaker_threshold = 1;
+	o.breaker_cooldown_ms = 1000;
+	o.max_pending = 5000;
+	flaghook_client *c = tick_client(s, &p, &o);
+	char url[96];
+	url_of(srv, url, sizeof(url), "/deep");
+	add(c, url, 0, NULL);
+	enum { N = 3000 };
+	for (int i = 0; i < N; i++)
+		assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
+	assert_int_equal(th_count(srv), 1); /* the rest wait behind the open circuit */
+	advance_ms(s, 1000);
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 512 * 1024);
+	pthread_t th;
+	flush_arg fa = { c, -1 };
+	assert_int_equal(pthread_create(&th, &attr, flush_thread, &fa), 0);
+	pthread_join(th, NULL);
+	pthread_attr_destroy(&attr);
+	assert_int_equal(fa.rc, 0);
+	assert_int_equal(snap(s, &s->delivered), N);
+	flaghook_client_free(c);
+	th_stop(srv);
+	seen_free(s);
+}
+
 /* Failing without a success for disable_after_ms disables the endpoint. */
 static void test_auto_disable(void **state)
 {
@@ -736,6 +826,7 @@ static void test_auto_disable(void **state)
 	flaghook_client_options o = base_options(s);
 	o.disable_after_ms = 5 * 60 * 1000;
 	o.breaker_threshold = -1;
+	o.shutdown_timeout_ms = -1; /* the last retry is a fake minute away: abandon it */
 	flaghook_client *c = tick_client(s, &p, &o);
 	uint64_t id = add(c, "http://127.0.0.1:9/", 0, NULL);
 	assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
@@ -750,7 +841,17 @@ static void test_auto_disable(void **state)
 	assert_int_equal(snap(s, &s->gave_up), 1);
 	assert_int_equal(snap(s, &s->attempts), 6);
 	assert_int_equal(stats(c, id).disabled, 1);
+	/* Re-enabled, it starts afresh: one failure does not disable it again. */
+	assert_int_equal(flaghook_endpoint_set_enabled(c, id, 1), 0);
+	pthread_mutex_lock(&s->lock);
+	s->disabled_reason = 0;
+	pthread_mutex_unlock(&s->lock);
+	assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
+	assert_int_equal(snap(s, &s->disabled_reason), 0);
+	assert_int_equal(stats(c, id).disabled, 0);
+	assert_int_equal(stats(c, id).consecutive_failures, 1);
 	flaghook_client_free(c);
+	assert_int_equal(snap(s, &s->abandoned), 1);
 	seen_free(s);
 }
 
@@ -898,6 +999,8 @@ int main(void)
 		cmocka_unit_test(test_caller_disables),
 		cmocka_unit_test(test_fifo_order),
 		cmocka_unit_test(test_circuit_breaker),
+		cmocka_unit_test(test_fifo_waits_for_breaker),
+		cmocka_unit_test(test_inline_executor_stack),
 		cmocka_unit_test(test_auto_disable),
 		cmocka_unit_test(test_executor_refuses),
 		cmocka_unit_test(test_many_threads),
