@@ -73,13 +73,14 @@ int flaghook__format_time(char out[32], int64_t us, fh_time_style style);
 typedef struct fh_json {
 	flaghook_buf *out;
 	size_t limit;
+	size_t room;          /* limit, or SIZE_MAX for none */
 	bool compact;
 	int depth;
 	bool first[FH_JSON_MAX_DEPTH];     /* nothing written yet in this container */
 	bool in_object[FH_JSON_MAX_DEPTH]; /* object (true) or array */
-#ifndef NDEBUG
+	/* Used only by the key-order assert, but always present: the layout
+	 * must not depend on NDEBUG, which tests and library may set apart. */
 	const char *last_key[FH_JSON_MAX_DEPTH];
-#endif
 	int err;              /* first error; later writes are no-ops */
 	size_t bad_offset;    /* byte offset of an invalid UTF-8 sequence */
 } fh_json;
@@ -91,6 +92,10 @@ void fh_json_array_begin(fh_json *w);
 void fh_json_array_end(fh_json *w);
 /* Keys must come in code-point order: render.c writes members pre-sorted. */
 void fh_json_key(fh_json *w, const char *key);
+/* A constant key of plain ASCII: written as is, no escaping pass. */
+void fh_json_key_ascii(fh_json *w, const char *key, size_t len);
+/* NUL-terminates the output (not counted in its size). */
+void fh_json_finish(fh_json *w);
 void fh_json_string(fh_json *w, const char *s, size_t len);
 void fh_json_cstring(fh_json *w, const char *s); /* NULL writes null */
 void fh_json_int(fh_json *w, int64_t v);

@@ -17,21 +17,55 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A typical body is 1 to 2 KiB: one allocation, no regrowth. */
+#define FIRST_RESERVE 2048
+
 void fh_json_init(fh_json *w, flaghook_buf *out, size_t limit, bool compact)
 {
 	memset(w, 0, sizeof(*w));
 	w->out = out;
 	w->limit = limit;
+	w->room = limit ? limit : SIZE_MAX;
 	w->compact = compact;
+	if (!out->reserved) {
+		size_t first = limit && limit < FIRST_RESERVE ? limit : FIRST_RESERVE;
+		int rc = flaghook__buf_reserve(out, first, 0);
+		if (rc)
+			w->err = rc;
+	}
 }
 
-static void put(fh_json *w, const char *s, size_t n)
+void fh_json_finish(fh_json *w)
+{
+	if (!w->err && w->out->ptr)
+		w->out->ptr[w->out->size] = '\0'; /* reserve always keeps room for it */
+}
+
+/* Every byte goes through here.  The common case (room in the buffer) is a
+ * compare and a memcpy; growing, the limit and errors take the slow path.
+ * The NUL terminator is written once, by fh_json_finish. */
+static void put_slow(fh_json *w, const char *s, size_t n)
 {
 	if (w->err)
 		return;
-	int rc = flaghook__buf_put(w->out, s, n, w->limit);
-	if (rc)
+	int rc = flaghook__buf_reserve(w->out, n, w->limit);
+	if (rc) {
 		w->err = rc;
+		return;
+	}
+	memcpy(w->out->ptr + w->out->size, s, n);
+	w->out->size += n;
+}
+
+static inline void put(fh_json *w, const char *s, size_t n)
+{
+	flaghook_buf *b = w->out;
+	if (b->size + n < b->reserved && b->size + n <= w->room && !w->err) {
+		memcpy(b->ptr + b->size, s, n);
+		b->size += n;
+		return;
+	}
+	put_slow(w, s, n);
 }
 
 #define PUT_LIT(w, lit) put((w), (lit), sizeof(lit) - 1)
@@ -67,9 +101,7 @@ static void open_container(fh_json *w, char c, bool object)
 	put(w, &c, 1);
 	w->first[w->depth] = true;
 	w->in_object[w->depth] = object;
-#ifndef NDEBUG
 	w->last_key[w->depth] = NULL;
-#endif
 	w->depth++;
 }
 
@@ -86,6 +118,43 @@ void fh_json_object_begin(fh_json *w) { open_container(w, '{', true); }
 void fh_json_object_end(fh_json *w) { close_container(w, '}'); }
 void fh_json_array_begin(fh_json *w) { open_container(w, '[', false); }
 void fh_json_array_end(fh_json *w) { close_container(w, ']'); }
+
+void fh_json_key_ascii(fh_json *w, const char *key, size_t len)
+{
+	if (w->err)
+		return;
+	assert(w->depth > 0 && w->in_object[w->depth - 1]);
+#ifndef NDEBUG
+	assert(!w->last_key[w->depth - 1] || strcmp(w->last_key[w->depth - 1], key) < 0);
+	w->last_key[w->depth - 1] = key;
+	for (size_t i = 0; i < len; i++)
+		assert(key[i] > 0x20 && key[i] < 0x7f && key[i] != '"' && key[i] != '\\');
+#endif
+	/* ', "key": ' in one go: this runs for every member of every body. */
+	char tmp[96];
+	if (len > sizeof(tmp) - 6) {
+		separator(w);
+		put(w, "\"", 1);
+		put(w, key, len);
+		put(w, w->compact ? "\":" : "\": ", w->compact ? 2 : 3);
+		return;
+	}
+	size_t n = 0;
+	if (!w->first[w->depth - 1]) {
+		tmp[n++] = ',';
+		if (!w->compact)
+			tmp[n++] = ' ';
+	}
+	w->first[w->depth - 1] = false;
+	tmp[n++] = '"';
+	memcpy(tmp + n, key, len);
+	n += len;
+	tmp[n++] = '"';
+	tmp[n++] = ':';
+	if (!w->compact)
+		tmp[n++] = ' ';
+	put(w, tmp, n);
+}
 
 void fh_json_key(fh_json *w, const char *key)
 {
@@ -152,6 +221,16 @@ size_t flaghook__utf8_invalid_at(const char *s, size_t len)
 
 static const char hexdig[] = "0123456789abcdef";
 
+/* Bytes that pass through unescaped: 0x20..0x7e but '"' and '\\'. */
+static const bool plain[256] = {
+#define R8(x) x, x, x, x, x, x, x, x
+	R8(0), R8(0), R8(0), R8(0),                                  /* 0x00-0x1f */
+	1, 1, 0, 1, 1, 1, 1, 1, R8(1), R8(1), R8(1),                 /* 0x20-0x3f: '"' */
+	R8(1), R8(1), R8(1), 1, 1, 1, 1, 0, 1, 1, 1,                 /* 0x40-0x5f: '\\' */
+	R8(1), R8(1), R8(1), 1, 1, 1, 1, 1, 1, 1, 0,                 /* 0x60-0x7f: DEL */
+#undef R8
+};
+
 static void put_u16(fh_json *w, uint32_t u)
 {
 	char e[6] = { '\\', 'u', hexdig[(u >> 12) & 15], hexdig[(u >> 8) & 15],
@@ -171,7 +250,7 @@ void fh_json_string(fh_json *w, const char *s, size_t len)
 	size_t i = 0;
 	while (i < len && !w->err) {
 		size_t run = i;
-		while (run < len && p[run] >= 0x20 && p[run] <= 0x7e && p[run] != '"' && p[run] != '\\')
+		while (run < len && plain[p[run]])
 			run++;
 		if (run > i) {
 			put(w, s + i, run - i);

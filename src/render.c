@@ -12,6 +12,10 @@
 
 #define MAX_PATH 24
 
+/* The payload's own keys are constant ASCII: no escaping pass for them. */
+#define KEY(r, k) fh_json_key_ascii(&(r)->w, (k), strlen(k))
+#define KEYLIT(r, k) fh_json_key_ascii(&(r)->w, (k), sizeof(k) - 1)
+
 typedef struct render {
 	fh_json w;
 	int profile;
@@ -79,20 +83,20 @@ static void m_str(render *r, const char *key, const char *s, bool nullable)
 		fail(r, FLAGHOOK_EEVENT, key, "is NULL but required");
 		return;
 	}
-	fh_json_key(&r->w, key);
+	KEY(r, key);
 	fh_json_cstring(&r->w, s);
 	check(r, key);
 }
 
 static void m_int(render *r, const char *key, int64_t v)
 {
-	fh_json_key(&r->w, key);
+	KEY(r, key);
 	fh_json_int(&r->w, v);
 }
 
 static void m_bool(render *r, const char *key, int32_t v)
 {
-	fh_json_key(&r->w, key);
+	KEY(r, key);
 	fh_json_bool(&r->w, v != 0);
 }
 
@@ -103,7 +107,7 @@ static void m_time(render *r, const char *key, int64_t us, fh_time_style style)
 		fail(r, FLAGHOOK_EEVENT, key, "is outside years 1..9999");
 		return;
 	}
-	fh_json_key(&r->w, key);
+	KEY(r, key);
 	fh_json_string(&r->w, t, strlen(t));
 }
 
@@ -161,7 +165,7 @@ static void value_typed(render *r, const char *key, const flaghook_value *v, uns
 		fail(r, FLAGHOOK_EEVENT, key, "has a value type not allowed here");
 		return;
 	}
-	fh_json_key(&r->w, key);
+	KEY(r, key);
 	value(r, v, key, 0);
 }
 
@@ -228,7 +232,7 @@ static void project_obj(render *r, const char *key, const flaghook_project *p, b
 {
 	if (!ok(r))
 		return;
-	fh_json_key(&r->w, key);
+	KEY(r, key);
 	if (r->profile == FLAGHOOK_PROFILE_FLAGSMITH_2020 && !with_org) {
 		fh_json_int(&r->w, p->id);
 		return;
@@ -250,7 +254,7 @@ static void environment_obj(render *r, const char *key, const flaghook_environme
 {
 	if (!ok(r))
 		return;
-	fh_json_key(&r->w, key);
+	KEY(r, key);
 	if (!audit && r->profile == FLAGHOOK_PROFILE_FLAGSMITH_2020) {
 		fh_json_int(&r->w, e->id);
 		return;
@@ -270,7 +274,7 @@ static void environment_obj(render *r, const char *key, const flaghook_environme
 
 static void feature_obj(render *r, const flaghook_feature *f)
 {
-	fh_json_key(&r->w, "feature");
+	KEYLIT(r, "feature");
 	push(r, "feature");
 	fh_json_object_begin(&r->w);
 	/* strftime today; REST framework output in 2020. */
@@ -296,14 +300,14 @@ static void mv_values(render *r, const flaghook_mv_value *mv, size_t count)
 		fail(r, FLAGHOOK_EEVENT, "mv_values", "is NULL with mv_count > 0");
 		return;
 	}
-	fh_json_key(&r->w, key);
+	KEY(r, key);
 	push(r, "mv_values");
 	fh_json_array_begin(&r->w);
 	for (size_t i = 0; i < count && ok(r); i++) {
 		push_index(r, (long)i);
 		fh_json_object_begin(&r->w);
 		m_int(r, "id", mv[i].id);
-		fh_json_key(&r->w, "multivariate_feature_option");
+		KEYLIT(r, "multivariate_feature_option");
 		fh_json_object_begin(&r->w);
 		m_int(r, "id", mv[i].option_id);
 		value_typed(r, "value", &mv[i].option_value, TYPES_FLAG_VALUE);
@@ -326,17 +330,17 @@ static void feature_state(render *r, const char *key, const flaghook_feature_sta
 		pop(r);
 		return;
 	}
-	fh_json_key(&r->w, key);
+	KEY(r, key);
 	fh_json_object_begin(&r->w);
 	m_bool(r, "enabled", fs->enabled);
 	environment_obj(r, "environment", &fs->environment, false);
 	feature_obj(r, &fs->feature);
-	fh_json_key(&r->w, "feature_segment");
+	KEYLIT(r, "feature_segment");
 	if (fs->feature_segment) {
 		push(r, "feature_segment");
 		fh_json_object_begin(&r->w);
 		m_int(r, "priority", fs->feature_segment->priority);
-		fh_json_key(&r->w, "segment");
+		KEYLIT(r, "segment");
 		push(r, "segment");
 		fh_json_object_begin(&r->w);
 		m_str(r, "description", fs->feature_segment->segment.description, true);
@@ -361,9 +365,9 @@ static void feature_state(render *r, const char *key, const flaghook_feature_sta
 		m_str(r, "identity_identifier", fs->identity->identifier, false);
 		pop(r);
 	} else {
-		fh_json_key(&r->w, "identity");
+		KEYLIT(r, "identity");
 		fh_json_null(&r->w);
-		fh_json_key(&r->w, "identity_identifier");
+		KEYLIT(r, "identity_identifier");
 		fh_json_null(&r->w);
 	}
 	/* Today's server always sends the list ([] for a plain flag); the 2020
@@ -388,7 +392,7 @@ static void flag_data(render *r, int type, const flaghook_flag_change *fc)
 	if (fc->new_state) {
 		feature_state(r, "new_state", fc->new_state);
 	} else if (ok(r)) {
-		fh_json_key(&r->w, "new_state");
+		KEYLIT(r, "new_state");
 		fh_json_null(&r->w);
 	}
 	if (fc->previous_state)
@@ -406,7 +410,7 @@ static void user_obj(render *r, const char *key, const flaghook_user *u, bool fu
 {
 	if (!ok(r))
 		return;
-	fh_json_key(&r->w, key);
+	KEY(r, key);
 	if (!u) {
 		fh_json_null(&r->w);
 		return;
@@ -444,7 +448,7 @@ static void audit_standard(render *r, const char *key, const flaghook_audit_log 
 		if (a->environment) {
 			environment_obj(r, key, a->environment, true);
 		} else {
-			fh_json_key(&r->w, key);
+			KEY(r, key);
 			fh_json_null(&r->w);
 		}
 	} else if (!strcmp(key, "id")) {
@@ -456,7 +460,7 @@ static void audit_standard(render *r, const char *key, const flaghook_audit_log 
 	} else if (!strcmp(key, "project")) {
 		project_obj(r, key, &a->project, true);
 	} else if (!strcmp(key, "related_object_id")) {
-		fh_json_key(&r->w, key);
+		KEY(r, key);
 		if (a->present & FLAGHOOK_AUDIT_HAS_RELATED_OBJECT_ID)
 			fh_json_int(&r->w, a->related_object_id);
 		else
@@ -543,12 +547,12 @@ static void published_data(render *r, const flaghook_version_published *p)
 		return;
 	}
 	fh_json_object_begin(&r->w);
-	fh_json_key(&r->w, "feature");
+	KEYLIT(r, "feature");
 	fh_json_object_begin(&r->w);
 	m_int(r, "id", p->feature_id);
 	m_str(r, "name", p->feature_name, false);
 	fh_json_object_end(&r->w);
-	fh_json_key(&r->w, "feature_states");
+	KEYLIT(r, "feature_states");
 	push(r, "states");
 	fh_json_array_begin(&r->w);
 	for (size_t i = 0; i < p->state_count && ok(r); i++) {
@@ -648,7 +652,7 @@ int flaghook__render(flaghook_buf *out, const flaghook_event *ev, int profile,
 		                       flaghook_event_type_name(ev->type));
 	const char *type_name = flaghook_event_type_name(ev->type);
 	fh_json_object_begin(&r.w);
-	fh_json_key(&r.w, "data");
+	KEYLIT(&r, "data");
 	switch (ev->type) {
 	case FLAGHOOK_EVENT_FLAG_UPDATED:
 	case FLAGHOOK_EVENT_FLAG_DELETED:
@@ -657,9 +661,10 @@ int flaghook__render(flaghook_buf *out, const flaghook_event *ev, int profile,
 	case FLAGHOOK_EVENT_AUDIT_LOG_CREATED: audit_data(&r, ev->audit); break;
 	case FLAGHOOK_EVENT_NEW_VERSION_PUBLISHED: published_data(&r, ev->published); break;
 	}
-	fh_json_key(&r.w, "event_type");
+	KEYLIT(&r, "event_type");
 	fh_json_cstring(&r.w, type_name);
 	fh_json_object_end(&r.w);
+	fh_json_finish(&r.w);
 	check(&r, NULL);
 	return r.err;
 }
@@ -670,6 +675,7 @@ int flaghook__render_value(flaghook_buf *out, const flaghook_value *v, uint32_t 
 	memset(&r, 0, sizeof(r));
 	fh_json_init(&r.w, out, 0, (flags & FLAGHOOK_RENDER_COMPACT) != 0);
 	value(&r, v, "value", 0);
+	fh_json_finish(&r.w);
 	check(&r, "value");
 	return r.err;
 }

@@ -1,7 +1,6 @@
 /* Clocks and the timestamp format Python's strftime/isoformat would write. */
 #include "internal.h"
 
-#include <stdio.h>
 #include <time.h>
 
 int64_t flaghook__now_us(void)
@@ -48,16 +47,42 @@ int flaghook__format_time(char out[32], int64_t us, fh_time_style style)
 	int64_t y;
 	unsigned m, d;
 	civil_from_days(days, &y, &m, &d);
-	/* Python's strftime hands %Y to glibc, which does not pad years below
-	 * 1000 ("5-01-02"); isoformat always writes four digits. */
-	int n = snprintf(out, 32, style == FH_TIME_STRFTIME ? "%d-%02u-%02uT%02d:%02d:%02d"
-	                                                    : "%04d-%02u-%02uT%02d:%02d:%02d", (int)y, m, d,
-	                 (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60));
+	/* Written digit by digit: this runs several times per body.  Python's
+	 * strftime hands %Y to glibc, which does not pad years below 1000
+	 * ("5-01-02"); isoformat always writes four digits. */
+	char *p = out;
+	int year = (int)y;
+	if (style != FH_TIME_STRFTIME || year >= 1000) {
+		*p++ = (char)('0' + year / 1000);
+		*p++ = (char)('0' + year / 100 % 10);
+		*p++ = (char)('0' + year / 10 % 10);
+	} else {
+		if (year >= 100)
+			*p++ = (char)('0' + year / 100);
+		if (year >= 10)
+			*p++ = (char)('0' + year / 10 % 10);
+	}
+	*p++ = (char)('0' + year % 10);
+	unsigned fields[5] = { m, d, (unsigned)(sod / 3600), (unsigned)(sod / 60 % 60), (unsigned)(sod % 60) };
+	static const char seps[5] = { '-', '-', 'T', ':', ':' };
+	for (int i = 0; i < 5; i++) {
+		*p++ = seps[i];
+		*p++ = (char)('0' + fields[i] / 10);
+		*p++ = (char)('0' + fields[i] % 10);
+	}
+	int digits = 0;
+	unsigned f = (unsigned)frac;
 	if (style == FH_TIME_STRFTIME || (style == FH_TIME_DRF && frac))
-		n += snprintf(out + n, (size_t)(32 - n), ".%06d", (int)frac);
+		digits = 6;
 	else if (style == FH_TIME_DJANGO && frac)
-		n += snprintf(out + n, (size_t)(32 - n), ".%03d", (int)(frac / 1000));
-	out[n++] = 'Z';
-	out[n] = '\0';
-	return n;
+		digits = 3, f /= 1000;
+	if (digits) {
+		*p++ = '.';
+		for (int i = digits - 1; i >= 0; i--, f /= 10)
+			p[i] = (char)('0' + f % 10);
+		p += digits;
+	}
+	*p++ = 'Z';
+	*p = '\0';
+	return (int)(p - out);
 }

@@ -129,6 +129,7 @@ static void test_python_json_vectors(void **state)
 			fh_json w;
 			fh_json_init(&w, &out, 0, false);
 			fh_json_string(&w, raw, raw_len);
+			fh_json_finish(&w);
 			assert_int_equal(w.err, 0);
 			if (out.size != want_len || memcmp(out.ptr, want, want_len))
 				fail_msg("vector '%s': got %s, want %s", name, out.ptr, want);
@@ -187,6 +188,7 @@ static char *write_int(int64_t v)
 	fh_json w;
 	fh_json_init(&w, &b, 0, false);
 	fh_json_int(&w, v);
+	fh_json_finish(&w);
 	snprintf(out, sizeof(out), "%s", b.ptr);
 	flaghook_buf_free(&b);
 	return out;
@@ -207,6 +209,7 @@ static int write_str(const char *s, size_t len, flaghook_buf *b, size_t *bad)
 	fh_json w;
 	fh_json_init(&w, b, 0, false);
 	fh_json_string(&w, s, len);
+	fh_json_finish(&w);
 	*bad = w.bad_offset;
 	return w.err;
 }
