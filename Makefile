@@ -6,6 +6,7 @@
 #   make install    PREFIX=/usr/local DESTDIR= (both honoured)
 #   make check SANITIZE=address,undefined   the same tests under sanitizers
 #   make check SANITIZE=thread              ... and under ThreadSanitizer
+#   make bench      the figures in README's table (about a minute)
 #
 # CC, CFLAGS, LDFLAGS, PREFIX and DESTDIR are yours; what the build needs is
 # added to them.
@@ -52,7 +53,7 @@ DEB_BUILD   := gcc make pkg-config libcurl4-openssl-dev libmbedtls-dev libcjson-
 DEB_TEST    := libcmocka-dev libmicrohttpd-dev python3 openssl curl binutils g++
 DEB_ALL     := $(DEB_BUILD) $(DEB_TEST)
 
-.PHONY: all lib check demo deps install uninstall installcheck clean examples header-test symbols-test
+.PHONY: all lib check demo deps install uninstall installcheck bench clean examples header-test symbols-test
 
 all: $(STATIC) $(SHARED) $(CMD)
 lib: $(STATIC) $(SHARED)
@@ -143,6 +144,11 @@ $(BUILD)/tests/httpd_selftest: tests/support/httpd_selftest.c tests/support/http
 check: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/tests/httpd_selftest $(TEST_BINS) header-test symbols-test
 	@FLAGHOOK_VECTORS=$(VECTORS) FLAGHOOK_BUILD=$(BUILD) sh tests/run.sh $(BUILD)/tests/httpd_selftest $(TEST_BINS)
+
+# ---- benchmark (not part of check; installs nginx, wrk, python3-requests) ----
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@sh tests/bench/run.sh $(BUILD)
 
 # ---- install --------------------------------------------------------------------
 MAN3 := $(wildcard man/man3/*.3)

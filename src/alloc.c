@@ -105,6 +105,17 @@ int flaghook__buf_put(flaghook_buf *b, const void *p, size_t n, size_t limit)
 	return 0;
 }
 
+void flaghook__buf_shrink(flaghook_buf *b)
+{
+	if (!b->ptr || b->reserved <= b->size + 1)
+		return;
+	char *p = flaghook__realloc(b->allocator, b->ptr, b->size + 1);
+	if (p) { /* if not, the larger block serves as well */
+		b->ptr = p;
+		b->reserved = b->size + 1;
+	}
+}
+
 void flaghook_buf_free(flaghook_buf *b)
 {
 	if (!b)

@@ -307,6 +307,8 @@ int flaghook_emit(flaghook_client *c, const flaghook_event *ev)
 	for (size_t i = 0; i < nshapes; i++) {
 		memcpy(shapes_all[i]->event_id, event_id, sizeof(event_id));
 		shapes_all[i]->emit_us = emit_clock;
+		if (c->mode == FLAGHOOK_MODE_ASYNC)
+			flaghook__buf_shrink(&shapes_all[i]->buf);
 	}
 	for (size_t i = 0; i < neps; i++)
 		ds[i] = (flaghook_delivery){ FLAGHOOK_DELIVERY_VERSION, atomic_fetch_add(&c->next_delivery_id, 1),

@@ -375,9 +375,12 @@ static void run_one(fh_job *j)
 		j->refusals = 0; /* "in a row": it ran */
 	bool abandon = atomic_load(&c->aborting) != 0;
 	bool attempted = false;
+	/* The reply excerpt: on the stack for the usual size, no allocation. */
+	char stack_response[4096];
 	char *response = NULL;
 	if (!abandon && !refused) {
-		response = flaghook__malloc(c->allocator, c->max_response_bytes);
+		response = c->max_response_bytes <= sizeof(stack_response)
+		               ? stack_response : flaghook__malloc(c->allocator, c->max_response_bytes);
 		if (response) {
 			flaghook__attempt(c, ep, &j->d, &at, response);
 		} else {
@@ -459,7 +462,6 @@ static void run_one(fh_job *j)
 	if (disabled)
 		disable_locked(c, ep, &gone);
 	pump(c, ep, &submit);
-	pthread_cond_broadcast(&c->progress);
 	pthread_mutex_unlock(&c->engine_lock);
 
 	if (attempted) {
@@ -469,7 +471,8 @@ static void run_one(fh_job *j)
 		c->storage.record(&j->d, outcome, j->last_status, j->last_errclass, c->storage.user_data);
 		report(c, j, outcome, NULL, false);
 	}
-	flaghook__free(c->allocator, response);
+	if (response != stack_response)
+		flaghook__free(c->allocator, response);
 	size_t finished = outcome != FLAGHOOK_OUTCOME_RETRY;
 	if (finished)
 		job_free(c, j);

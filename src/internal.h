@@ -32,6 +32,8 @@ void flaghook__wipe(void *p, size_t n);
  * its size: a write past it fails with FLAGHOOK_ETOOBIG. */
 int flaghook__buf_reserve(flaghook_buf *b, size_t extra, size_t limit);
 int flaghook__buf_put(flaghook_buf *b, const void *p, size_t n, size_t limit);
+/* Gives back the unused tail (a queued body may wait for hours). */
+void flaghook__buf_shrink(flaghook_buf *b);
 
 /* ---- versioned structs (version.c) ---- */
 

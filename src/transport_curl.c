@@ -109,6 +109,14 @@ static CURL *handle_new(curl_transport *t)
 	return h;
 }
 
+static void handle_cleanup(curl_transport *t, CURL *h)
+{
+	char *url = NULL;
+	curl_easy_getinfo(h, CURLINFO_PRIVATE, &url);
+	flaghook__free(t->allocator, url);
+	curl_easy_cleanup(h);
+}
+
 static CURL *handle_take(curl_transport *t)
 {
 	CURL *h = NULL;
@@ -136,7 +144,7 @@ static void handle_give(curl_transport *t, CURL *h)
 	}
 	pthread_mutex_unlock(&t->pool_lock);
 	if (h)
-		curl_easy_cleanup(h);
+		handle_cleanup(t, h);
 }
 
 static int32_t classify(CURLcode cc)
@@ -193,7 +201,15 @@ static int curl_send(const flaghook_request *req, flaghook_response *resp, void 
 	char errbuf[CURL_ERROR_SIZE];
 	errbuf[0] = '\0';
 	sink s = { resp, false };
-	curl_easy_setopt(h, CURLOPT_URL, req->url);
+	/* Deliveries to one receiver reuse a handle: parse its URL once. */
+	char *last_url = NULL;
+	curl_easy_getinfo(h, CURLINFO_PRIVATE, &last_url);
+	if (!last_url || strcmp(last_url, req->url)) {
+		char *copy = flaghook__strdup(t->allocator, req->url);
+		curl_easy_setopt(h, CURLOPT_URL, req->url);
+		curl_easy_setopt(h, CURLOPT_PRIVATE, copy);
+		flaghook__free(t->allocator, last_url);
+	}
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
@@ -238,7 +254,7 @@ static void curl_destroy(void *ud)
 	if (!t)
 		return;
 	for (size_t i = 0; i < t->pool_count; i++)
-		curl_easy_cleanup(t->pool[i]);
+		handle_cleanup(t, t->pool[i]);
 	flaghook__free(t->allocator, t->pool);
 	if (t->share)
 		curl_share_cleanup(t->share);

@@ -768,7 +768,8 @@ static void *flush_thread(void *arg)
 
 /* Thousands of deliveries released at once through an inline executor do
  * not nest one call per delivery on the stack: they are run from a thread
- * with a 512 KiB stack, which that nesting (about 1 KiB a level) overflows. */
+ * with a 2 MiB stack, which that nesting (about 1 KiB a level) overflows
+ * while the bounded nesting leaves room even for ThreadSanitizer. */
 static void test_inline_executor_stack(void **state)
 {
 	(void)state;
@@ -798,7 +799,7 @@ static void test_inline_executor_stack(void **state)
 	advance_ms(s, 1000);
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, 512 * 1024);
+	pthread_attr_setstacksize(&attr, 2048 * 1024);
 	pthread_t th;
 	flush_arg fa = { c, -1 };
 	assert_int_equal(pthread_create(&th, &attr, flush_thread, &fa), 0);

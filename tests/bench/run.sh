@@ -1,0 +1,325 @@
+#!/bin/sh
+# tests/bench/run.sh BUILD — `make bench` (after `make all`).
+#
+# Runs from the repository root.  Compiles tests/bench/bench.c against
+# BUILD/libflaghook.a, starts nginx (return 204, keep-alive) on a free port
+# of 127.0.0.1 with its own config and temp files under a mktemp directory,
+# and measures, side by side in this one run:
+#
+#   render_sign_vs_hmac         render+sign / bare mbedTLS HMAC     goal >= 0.70
+#   deliver_vs_wrk              async engine / wrk, same conns       goal >= 0.60
+#   deliver_vs_python_requests  async engine / Flagsmith's sender    goal >= 20
+#   emit_p50_us, emit_p99_us    inside flaghook_emit, 4 emitters
+#   rss_per_queued_delivery_bytes  100000 queued, endpoint down      goal <= 2 x body_bytes
+#   fanout_{1,10,100,1000}_us_per_delivery                          goal: flat (<= 1.25 x fanout_1)
+#
+# and, to explain deliver_vs_wrk, libcurl alone with the same request and
+# connection count (curl_easy_*, curl_multi_*: no libflaghook in the loop).
+#
+# Figures go to stdout, one per line: "name value unit".  Progress, the
+# configuration and the goal summary go to stderr.  See tests/bench/README.md.
+#
+# Environment (all optional):
+#   FLAGHOOK_BENCH_SECONDS   measuring window of each throughput run (3)
+#   FLAGHOOK_BENCH_CONNECTIONS        connections on both sides of deliver_vs_wrk (4)
+#   FLAGHOOK_BENCH_EXTRA_CONNECTIONS  other counts, one run each, for the record ("1 8")
+#   FLAGHOOK_BENCH_STRICT=1  exit 1 when a goal is missed (default: 0 when
+#                            everything was measured)
+#   CC                       the compiler (cc)
+#
+# SPDX-License-Identifier: MIT
+
+set -u
+
+BUILD=${1:-build}
+BENCH_DIR=tests/bench
+SECS=${FLAGHOOK_BENCH_SECONDS:-3}
+CONNS=${FLAGHOOK_BENCH_CONNECTIONS:-4}
+EXTRA_CONNS=${FLAGHOOK_BENCH_EXTRA_CONNECTIONS:-"1 8"}
+STRICT=${FLAGHOOK_BENCH_STRICT:-0}
+# A fixed, public key: the benchmark signs like a real endpoint would, and
+# wrk and the Python sender must use the same key.  Not a secret.
+FLAGHOOK_BENCH_SECRET=flaghook-bench-secret-not-a-real-one
+export FLAGHOOK_BENCH_SECRET
+
+log() { echo "bench: $*" >&2; }
+# Floating-point arithmetic and comparisons (a comparison prints 1.000 or 0.000).
+calc() { awk "BEGIN { printf \"%.3f\", ($1) }"; }
+fail() { echo "bench: FAILED — $*" >&2; exit 1; }
+
+[ -f "$BENCH_DIR/bench.c" ] || fail "run from the repository root (tests/bench/bench.c not found)"
+[ -f "$BUILD/libflaghook.a" ] || fail "$BUILD/libflaghook.a is missing (run: make all)"
+
+# ---- what it needs ---------------------------------------------------------
+# nginx and wrk from Debian, and a python3 that has requests.  Installed when
+# we are root or have password-less sudo; otherwise we say what to install.
+
+find_nginx() {
+	for n in "$(command -v nginx 2>/dev/null)" /usr/sbin/nginx /sbin/nginx; do
+		[ -n "$n" ] && [ -x "$n" ] && { echo "$n"; return 0; }
+	done
+	return 1
+}
+find_python() {
+	for p in "$(command -v python3 2>/dev/null)" /usr/bin/python3; do
+		[ -n "$p" ] && [ -x "$p" ] && "$p" -c 'import requests' 2>/dev/null && { echo "$p"; return 0; }
+	done
+	return 1
+}
+
+missing=""
+find_nginx >/dev/null || missing="$missing nginx"
+command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
+find_python >/dev/null || missing="$missing python3-requests"
+if [ -n "$missing" ]; then
+	if [ "$(id -u)" = 0 ]; then SUDO=""
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"
+	else
+		echo "bench: please install:$missing   (sudo apt-get install$missing)" >&2
+		exit 1
+	fi
+	log "installing$missing"
+	# Debian's nginx package starts a system nginx on port 80 when it is
+	# installed; a policy-rc.d that says "no" keeps it from doing so.  It is
+	# put in place only if there is none, and removed right after.
+	policy=""
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		policy=/usr/sbin/policy-rc.d
+		printf '#!/bin/sh\nexit 101\n' | $SUDO tee $policy >/dev/null && $SUDO chmod 755 $policy
+	fi
+	$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null 2>&1 ||
+		{ $SUDO apt-get update -qq >/dev/null 2>&1 &&
+		  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null; }
+	rc=$?
+	[ -n "$policy" ] && $SUDO rm -f "$policy"
+	[ "$rc" -eq 0 ] || fail "apt-get install$missing failed; install them and run again"
+fi
+NGINX=$(find_nginx) || fail "nginx is not installed (apt-get install nginx)"
+command -v wrk >/dev/null 2>&1 || fail "wrk is not installed (apt-get install wrk)"
+PYTHON=$(find_python) || fail "no python3 with requests (apt-get install python3-requests)"
+
+# ---- the bench program -------------------------------------------------------
+mkdir -p "$BUILD/tests" || fail "cannot create $BUILD/tests"
+BENCH=$BUILD/tests/bench
+${CC:-cc} -std=c99 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Iinclude -Isrc -Isrc/cmd \
+	"$BENCH_DIR/bench.c" src/cmd/sample.c "$BUILD/libflaghook.a" \
+	-lcurl -lmbedcrypto -pthread -lm -o "$BENCH" || fail "could not compile $BENCH_DIR/bench.c"
+
+# ---- scratch directory, nginx, and cleanup ------------------------------------
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/flaghook-bench.XXXXXX") || fail "mktemp failed"
+chmod 755 "$TMP" # nginx's worker may run as another user; it needs no files here
+NGINX_PID=
+cleanup() {
+	if [ -n "$NGINX_PID" ]; then
+		kill "$NGINX_PID" 2>/dev/null
+		wait "$NGINX_PID" 2>/dev/null
+	fi
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+"$BENCH" body "$TMP" >/dev/null || fail "could not render the sample body"
+FLAGHOOK_BENCH_BODY=$TMP/body.json
+FLAGHOOK_BENCH_SIGNATURE=$TMP/signature
+export FLAGHOOK_BENCH_BODY FLAGHOOK_BENCH_SIGNATURE
+
+# Modules a build of nginx may lack (nginx-light): only name the temp
+# paths of the ones it has.
+temp_paths=""
+for m in proxy fastcgi uwsgi scgi; do
+	"$NGINX" -V 2>&1 | grep -q -- "--without-http_${m}_module" ||
+		temp_paths="$temp_paths ${m}_temp_path $TMP/$m;"
+done
+
+start_nginx() {
+	PORT=$("$BENCH" freeport) || return 1
+	sed -e "s|@PORT@|$PORT|g" -e "s|@DIR@|$TMP|g" -e "s|@TEMP_PATHS@|$temp_paths|" \
+		"$BENCH_DIR/nginx.conf.in" > "$TMP/nginx.conf" || return 1
+	# -e: the error log from the first moment (before the config is read).
+	"$NGINX" -p "$TMP" -c "$TMP/nginx.conf" -e "$TMP/error.log" >"$TMP/nginx.out" 2>&1 &
+	NGINX_PID=$!
+	URL=http://127.0.0.1:$PORT/hook
+	tries=50
+	while [ "$tries" -gt 0 ]; do
+		"$BENCH" probe "$URL" && return 0
+		kill -0 "$NGINX_PID" 2>/dev/null || break
+		sleep 0.1
+		tries=$((tries - 1))
+	done
+	kill "$NGINX_PID" 2>/dev/null
+	wait "$NGINX_PID" 2>/dev/null
+	NGINX_PID=
+	return 1
+}
+
+started=0
+for attempt in 1 2 3; do
+	start_nginx && { started=1; break; }
+	log "nginx did not come up on port ${PORT:-?} (attempt $attempt): $(cat "$TMP/nginx.out" "$TMP/error.log" 2>/dev/null | tail -n 3)"
+done
+[ "$started" -eq 1 ] || fail "could not start nginx"
+log "receiver: $("$NGINX" -v 2>&1 | sed 's/^nginx version: //') on $URL (return 204, keep-alive), pid $NGINX_PID"
+log "machine: $(nproc) CPUs; nginx, wrk, python and the bench program share them"
+
+# Other work on the machine (another container on the same VM, say)
+# lowers every figure.  For each step, the CPU time the whole machine spent
+# (/proc/stat: user, nice, system, irq, softirq) is compared with what the
+# processes we can see spent (/proc/*/stat, children included once reaped);
+# the difference is "other" CPU, as a share of the machine over that step.
+# Time stolen by the hypervisor is shown apart: on a VM it also grows with
+# a latency-bound run's own wake-ups (one connection), so it is no sure
+# sign of a neighbour.
+ours_ticks() { cat /proc/[0-9]*/stat 2>/dev/null | sed 's/^.*) //' | awk '{ s += $12 + $13 + $14 + $15 } END { print s + 0 }'; }
+machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6, $9 }' /proc/stat; }
+step_begin() { step_o=$(ours_ticks); step_m=$(machine_ticks); }
+step_end() { # NAME
+	o=$(ours_ticks); m=$(machine_ticks)
+	set -- "$1" $(echo "$step_o $o $step_m $m" | awk '{
+		d = ($6 + $7 + $8) - ($3 + $4 + $5); x = ($6 - $3) - ($2 - $1); st = $8 - $5;
+		printf "%.0f %.0f", (d > 0 && x > 0 ? 100 * x / d : 0), (d > 0 ? 100 * st / d : 0) }')
+	echo "$1 $2 $3" >> "$TMP/other"
+	[ "$2" -gt 5 ] && log "WARNING: $2% of the CPUs went to other processes during $1; its figures are low"
+	[ "$3" -gt 5 ] && log "note: $3% of the CPU time was stolen by the hypervisor during $1"
+	return 0
+}
+: > "$TMP/other"
+if [ -r /proc/stat ]; then
+	step_begin; sleep 1; step_end idle-check
+	log "other work on the machine before the run: $(awk '{ v = $2 } END { print v }' "$TMP/other")% of the CPUs"
+else
+	step_begin() { :; }; step_end() { :; }
+fi
+
+# ---- helpers --------------------------------------------------------------------
+OUT=$TMP/figures
+: > "$OUT"
+# Runs a command whose stdout is figures: shows them and keeps them.
+run() {
+	step_begin
+	"$@" > "$TMP/step" || { cat "$TMP/step"; fail "$*"; }
+	step_end "$(echo "$*" | awk '{ n = $2; for (i = 1; i < NF; i++) if ($i == "--tag") n = $(i + 1); print n }')"
+	cat "$TMP/step"
+	cat "$TMP/step" >> "$OUT"
+}
+fig() { printf '%s %s %s\n' "$1" "$2" "$3"; printf '%s %s %s\n' "$1" "$2" "$3" >> "$OUT"; }
+get() { awk -v n="$1" '$1 == n { v = $2 } END { if (v == "") exit 1; print v }' "$OUT"; }
+
+# ---- 1. render_sign_vs_hmac ---------------------------------------------------------
+log "render + sign vs HMAC ..."
+run "$BENCH" render --seconds 2
+
+# ---- 2. deliver_vs_wrk ----------------------------------------------------------------
+# The same connection count C on both sides.  wrk: -c C, one thread (one
+# event loop; see README for why not two on this machine), run before and
+# after the flaghook runs; the better of the two counts, as flaghook's best
+# configuration does.
+# flaghook: one endpoint with max_in_flight C (so at most C connections),
+# a pool of C or 2C threads, and max_pending 64 or 1024 (how far the
+# emitting thread may run ahead); the best of these is deliver_vs_wrk.
+wrk_run() { # C -> requests/s on stdout
+	step_begin
+	wrk -t 1 -c "$1" -d "${SECS}s" -s "$BENCH_DIR/post.lua" "$URL" > "$TMP/wrk.out" 2>&1 ||
+		{ cat "$TMP/wrk.out" >&2; fail "wrk failed"; }
+	# A script error does not stop wrk: it sends GETs without a body.
+	if grep -q -e 'Non-2xx' -e 'Socket errors' -e 'post.lua' "$TMP/wrk.out"; then
+		cat "$TMP/wrk.out" >&2; fail "wrk saw errors"
+	fi
+	step_end "wrk-c$1"
+	awk '/^Requests\/sec:/ { print $2 }' "$TMP/wrk.out" | grep . || { cat "$TMP/wrk.out" >&2; fail "no rate in wrk's output"; }
+}
+C=$CONNS
+log "wrk: $C connections ..."
+wrk_a=$(wrk_run "$C") || exit 1
+best_rate=0; best_t=0; best_p=0
+for T in "$C" $((C * 2)); do
+	for P in 64 1024; do
+		log "deliver: $C connections, $T threads, max_pending $P ..."
+		run "$BENCH" deliver "$URL" --threads "$T" --inflight "$C" --pending "$P" \
+			--warmup 0.5 --seconds "$SECS" --tag "deliver_c${C}_t${T}_p${P}"
+		rate=$(get "deliver_c${C}_t${T}_p${P}_per_s")
+		if [ "$(calc "$rate > $best_rate")" = "1.000" ]; then
+			best_rate=$rate; best_t=$T; best_p=$P
+		fi
+	done
+done
+log "wrk: $C connections (again) ..."
+wrk_b=$(wrk_run "$C") || exit 1
+wrk_rate=$(calc "$wrk_a > $wrk_b ? $wrk_a : $wrk_b")
+# libcurl alone, same connection count, same request (diagnostics: what
+# the transport costs without the library; see README).
+log "libcurl alone: $C blocking easy handles, then one multi handle with $C connections ..."
+run "$BENCH" curl-easy "$URL" --threads "$C" --warmup 0.5 --seconds "$SECS"
+run "$BENCH" curl-multi "$URL" --threads "$C" --warmup 0.5 --seconds "$SECS"
+fig wrk_before_per_s "$wrk_a" "requests/s"
+fig wrk_after_per_s "$wrk_b" "requests/s"
+fig deliver_connections "$C" "connections"
+fig deliver_best_threads "$best_t" "threads"
+fig deliver_best_max_pending "$best_p" "deliveries"
+fig deliver_per_s "$best_rate" "deliveries/s"
+fig wrk_per_s "$wrk_rate" "requests/s"
+fig deliver_vs_wrk "$(calc "$best_rate / $wrk_rate")" "ratio"
+fig deliver_vs_curl_easy "$(calc "$best_rate / $(get "curl_easy_c${C}_per_s")")" "ratio"
+fig curl_easy_vs_wrk "$(calc "$(get "curl_easy_c${C}_per_s") / $wrk_rate")" "ratio"
+fig curl_multi_vs_wrk "$(calc "$(get "curl_multi_c${C}_per_s") / $wrk_rate")" "ratio"
+
+# Other connection counts, for the record (one flaghook configuration
+# each: C threads, max_pending 1024).
+for X in $EXTRA_CONNS; do
+	log "extra: $X connections ..."
+	run "$BENCH" deliver "$URL" --threads "$X" --inflight "$X" --pending 1024 \
+		--warmup 0.5 --seconds "$SECS" --tag "deliver_c${X}"
+	w=$(wrk_run "$X") || exit 1
+	fig "wrk_c${X}_per_s" "$w" "requests/s"
+	fig "deliver_vs_wrk_c${X}" "$(calc "$(get "deliver_c${X}_per_s") / $w")" "ratio"
+done
+
+# ---- 3. deliver_vs_python_requests -----------------------------------------------------
+log "python sender (requests.post per event, one thread) ..."
+run "$PYTHON" "$BENCH_DIR/sender.py" "$URL" "$FLAGHOOK_BENCH_BODY" --seconds "$SECS" --warmup 0.5
+py_rate=$(get python_requests_per_s)
+fig deliver_vs_python_requests "$(calc "$best_rate / $py_rate")" "ratio"
+
+# ---- 4. emit latency, four emitters while deliveries run ------------------------------
+# Each emitter runs an open-loop schedule; together they offer half of the
+# best delivery rate measured above, so deliveries run all the time and the
+# queue does not fill (emit never waits on back-pressure).
+per_emitter=$(calc "$best_rate / 2 / 4")
+log "emit latency: 4 emitters x $per_emitter/s ..."
+run "$BENCH" emitlat "$URL" --emitters 4 --rate "$per_emitter" --threads "$best_t" \
+	--inflight "$C" --pending 100000 --seconds "$SECS"
+
+# ---- 5. memory per queued delivery, endpoint down --------------------------------------
+log "memory per queued delivery (100000 queued, endpoint down) ..."
+run "$BENCH" rss --queued 100000
+
+# ---- 6. fan-out -------------------------------------------------------------------------
+log "fan-out to 1, 10, 100, 1000 endpoints ..."
+run "$BENCH" fanout "$URL" --counts 1,10,100,1000 --deliveries 10000 --rounds 3 \
+	--threads "$best_t" --inflight "$C" --pending 4096
+
+# ---- goals ------------------------------------------------------------------------------
+missed=0
+goal() { # name op target value
+	if [ "$(calc "$4 $2 $3")" = "1.000" ]; then r=met; else r=MISSED; missed=$((missed + 1)); fi
+	printf 'bench: goal %-40s %10s (goal %s %s)  %s\n' "$1" "$4" "$2" "$3" "$r" >&2
+}
+body=$(get body_bytes)
+goal render_sign_vs_hmac '>=' 0.70 "$(get render_sign_vs_hmac)"
+goal deliver_vs_wrk '>=' 0.60 "$(get deliver_vs_wrk)"
+goal deliver_vs_python_requests '>=' 20 "$(get deliver_vs_python_requests)"
+goal rss_per_queued_delivery_bytes '<=' "$((2 * body))" "$(get rss_per_queued_delivery_bytes)"
+f1=$(get fanout_1_us_per_delivery)
+for n in 10 100 1000; do
+	# "Flat": within 1.25x of one endpoint's time per delivery.
+	goal "fanout_${n}_us_per_delivery" '<=' "$(calc "$f1 * 1.25")" "$(get "fanout_${n}_us_per_delivery")"
+done
+fig other_cpu_max_percent "$(awk '$2 > m { m = $2 } END { print m + 0 }' "$TMP/other")" "percent"
+fig steal_max_percent "$(awk '$3 > m { m = $3 } END { print m + 0 }' "$TMP/other")" "percent"
+log "other processes on the machine, per step: $(awk '$2 > 5 { printf "%s %s%%  ", $1, $2; n++ } END { if (!n) printf "never above 5%%" }' "$TMP/other")"
+log "emit_p50_us $(get emit_p50_us), emit_p99_us $(get emit_p99_us) (no numeric goal)"
+log "$missed goal(s) missed"
+[ "$STRICT" = 1 ] && [ "$missed" -gt 0 ] && exit 1
+exit 0
