@@ -50,7 +50,7 @@ CMD         := $(BUILD)/flaghook
 
 # Debian packages this project builds and tests with.
 DEB_BUILD   := gcc make pkg-config libcurl4-openssl-dev libmbedtls-dev libcjson-dev
-DEB_TEST    := libcmocka-dev libmicrohttpd-dev python3 openssl curl binutils g++
+DEB_TEST    := libcmocka-dev libmicrohttpd-dev python3 openssl curl binutils g++ man-db
 DEB_ALL     := $(DEB_BUILD) $(DEB_TEST)
 
 .PHONY: all lib check demo deps install uninstall installcheck bench clean examples header-test symbols-test
@@ -143,6 +143,7 @@ $(BUILD)/tests/httpd_selftest: tests/support/httpd_selftest.c tests/support/http
 
 check: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/tests/httpd_selftest $(TEST_BINS) header-test symbols-test
+	@sh tests/man-check.sh
 	@FLAGHOOK_VECTORS=$(VECTORS) FLAGHOOK_BUILD=$(BUILD) sh tests/run.sh $(BUILD)/tests/httpd_selftest $(TEST_BINS)
 
 # ---- benchmark (not part of check; installs nginx, wrk, python3-requests) ----
