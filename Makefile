@@ -7,6 +7,7 @@
 #   make check SANITIZE=address,undefined   the same tests under sanitizers
 #   make check SANITIZE=thread              ... and under ThreadSanitizer
 #   make bench      the figures in README's table (about a minute)
+#   make fuzz       libFuzzer on the parsers for FUZZ_SECONDS (60)
 #
 # CC, CFLAGS, LDFLAGS, PREFIX and DESTDIR are yours; what the build needs is
 # added to them.
@@ -53,7 +54,7 @@ DEB_BUILD   := gcc make pkg-config libcurl4-openssl-dev libmbedtls-dev libcjson-
 DEB_TEST    := libcmocka-dev libmicrohttpd-dev python3 openssl curl binutils g++ man-db
 DEB_ALL     := $(DEB_BUILD) $(DEB_TEST)
 
-.PHONY: all lib check demo deps install uninstall installcheck bench clean examples header-test symbols-test
+.PHONY: all lib check demo deps install uninstall installcheck bench fuzz clean examples header-test symbols-test
 
 all: $(STATIC) $(SHARED) $(CMD)
 lib: $(STATIC) $(SHARED)
@@ -141,10 +142,28 @@ symbols-test: $(SHARED_REAL)
 $(BUILD)/tests/httpd_selftest: tests/support/httpd_selftest.c tests/support/httpd.c tests/support/httpd.h | $(BUILD)/tests
 	$(CC) $(TEST_CFLAGS) tests/support/httpd_selftest.c tests/support/httpd.c -o $@ $(FH_LDFLAGS) -lmbedtls -lmbedx509 -lmbedcrypto
 
+# The fuzz target's corpus, replayed without libFuzzer on every check.
+$(BUILD)/tests/fuzz_replay: tests/fuzz/replay.c tests/fuzz/fuzz_inputs.c $(STATIC) | $(BUILD)/tests
+	$(CC) $(TEST_CFLAGS) tests/fuzz/replay.c tests/fuzz/fuzz_inputs.c -o $@ $(FH_LDFLAGS) $(STATIC) $(LIB_LIBS)
+
 check: deps
-	@$(MAKE) --no-print-directory all $(BUILD)/tests/httpd_selftest $(TEST_BINS) header-test symbols-test
+	@$(MAKE) --no-print-directory all $(BUILD)/tests/httpd_selftest $(TEST_BINS) $(BUILD)/tests/fuzz_replay \
+	    header-test symbols-test
 	@sh tests/man-check.sh
-	@FLAGHOOK_VECTORS=$(VECTORS) FLAGHOOK_BUILD=$(BUILD) sh tests/run.sh $(BUILD)/tests/httpd_selftest $(TEST_BINS)
+	@FLAGHOOK_VECTORS=$(VECTORS) FLAGHOOK_BUILD=$(BUILD) sh tests/run.sh $(BUILD)/tests/httpd_selftest $(TEST_BINS) \
+	    $(BUILD)/tests/fuzz_replay
+
+# ---- fuzzing (bounded; not part of check) --------------------------------------
+# libFuzzer with ASan and UBSan over the library's sources.  New inputs go to
+# build-fuzz/corpus; copy the interesting ones into tests/fuzz/corpus.
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+fuzz: deps
+	@command -v $(FUZZ_CC) >/dev/null || { echo "fuzz: needs clang (apt-get install clang libclang-rt-dev)"; exit 1; }
+	@mkdir -p build-fuzz/corpus
+	$(FUZZ_CC) -std=c99 -D_GNU_SOURCE -g -O1 -Iinclude -Isrc -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=all $(LIB_SRCS) tests/fuzz/fuzz_inputs.c -o build-fuzz/fuzz_inputs $(LIB_LIBS)
+	build-fuzz/fuzz_inputs -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build-fuzz/corpus tests/fuzz/corpus
 
 # ---- benchmark (not part of check; installs nginx, wrk, python3-requests) ----
 bench: deps

@@ -449,8 +449,10 @@ typedef struct flaghook_response {
 /*
  * A transport sends one request and fills the response.  It returns 0 when
  * it could try (the outcome is in the response, including transport
- * failures) and a negative code only when it could not run at all.  send
- * may be called from several threads at once.
+ * failures) and a negative code only when it could not run at all; the
+ * library treats that (and a signing failure) as a transport failure,
+ * which the retry policy may retry.  send may be called from several
+ * threads at once.
  */
 typedef struct flaghook_transport {
 	unsigned int version;

@@ -167,6 +167,8 @@ void flaghook__engine_stop(flaghook_client *c);
 /* Hands n new jobs to the engine; on failure frees none of them. */
 int flaghook__engine_accept(flaghook_client *c, fh_job **jobs, size_t n);
 void flaghook__body_release(flaghook_client *c, fh_body *b);
+/* Enables ep afresh (failures and circuit reset) and sends what waited. */
+void flaghook__engine_enable(flaghook_client *c, fh_endpoint *ep);
 /* Disables ep and gives up its waiting deliveries, reporting each. */
 void flaghook__engine_disable(flaghook_client *c, fh_endpoint *ep, const char *why);
 

@@ -264,16 +264,9 @@ int flaghook_endpoint_set_enabled(flaghook_client *c, uint64_t id, int enabled)
 		                                                (unsigned long long)id));
 	/* Disabled means not sent to: what still waits for it is given up,
 	 * each with a result that says so. */
-	if (enabled) {
-		/* A fresh start: the failures that disabled it are history. */
-		pthread_mutex_lock(&c->engine_lock);
-		ep->consecutive_failures = 0;
-		ep->failing_since = 0;
-		ep->breaker = FH_CLOSED;
-		ep->cooldown_ms = c->breaker_cooldown_ms;
-		pthread_mutex_unlock(&c->engine_lock);
-		atomic_store(&ep->enabled, 1);
-	} else
+	if (enabled)
+		flaghook__engine_enable(c, ep);
+	else
 		flaghook__engine_disable(c, ep, "endpoint disabled by the caller");
 	flaghook__endpoint_release(c, ep);
 	return 0;

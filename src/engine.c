@@ -183,6 +183,8 @@ static int wait_for(flaghook_client *c, fh_job *j, int64_t now, int64_t delay_ms
 {
 	j->state = FH_JOB_WAITING;
 	j->due = now + delay_ms * 1000;
+	/* The stored time is wall clock; `now` is the client's clock. */
+	j->d.next_attempt_us = flaghook__now_us() + delay_ms * 1000;
 	return heap_push(c, (fh_timer){ j->due, j, NULL });
 }
 
@@ -315,6 +317,23 @@ void flaghook__engine_disable(flaghook_client *c, fh_endpoint *ep, const char *w
 	pthread_mutex_unlock(&c->engine_lock);
 }
 
+void flaghook__engine_enable(flaghook_client *c, fh_endpoint *ep)
+{
+	job_list out = { 0 };
+	pthread_mutex_lock(&c->engine_lock);
+	/* A fresh start: the failures that disabled it are history, and what
+	 * waited behind its circuit may go now. */
+	ep->consecutive_failures = 0;
+	ep->failing_since = 0;
+	ep->breaker = FH_CLOSED;
+	ep->cooldown_ms = c->breaker_cooldown_ms;
+	atomic_store(&ep->enabled, 1);
+	if (c->mode == FLAGHOOK_MODE_ASYNC)
+		pump(c, ep, &out);
+	pthread_mutex_unlock(&c->engine_lock);
+	submit_all(c, &out);
+}
+
 /* Books a failed attempt against the endpoint: breaker and disabling
  * (lock held).  Returns a FLAGHOOK_DISABLED_* reason, or 0. */
 static int failed_attempt(flaghook_client *c, fh_endpoint *ep, int64_t now)
@@ -429,7 +448,6 @@ static void run_one(fh_job *j)
 	if (dec == FH_RETRY && (!atomic_load(&ep->enabled) || disabled))
 		dec = FH_GIVE_UP;
 	if (dec == FH_RETRY) {
-		j->d.next_attempt_us = flaghook__now_us() + wait_ms * 1000;
 		j->last_status = at.status;
 		j->last_errclass = at.errclass;
 		flaghook__free(c->allocator, j->last_error);
@@ -511,6 +529,7 @@ static int64_t run_due_locked(flaghook_client *c, job_list *out)
 				/* FIFO behind an open circuit: keep the slot, wait for the
 				 * half-open (just after it, so that timer goes first). */
 				j->due = ep->breaker_until + 1;
+				j->d.next_attempt_us = flaghook__now_us() + (j->due - now);
 				if (heap_push(c, (fh_timer){ j->due, j, NULL }) == 0)
 					continue;
 			}

@@ -3,7 +3,8 @@
  * task does as this project specifies it: three attempts, 2 s then 4 s
  * apart, and only a transport failure is retried.  "standard" follows the
  * Standard Webhooks schedule: eight attempts over about 28 hours with
- * jitter, retrying timeouts, connection errors, 408, 429 and 5xx, honouring
+ * jitter, retrying every failure without an HTTP reply (timeout, connect,
+ * DNS, TLS, reset), 408, 429 and 5xx, honouring
  * Retry-After, and treating 410 Gone as "stop sending here".
  */
 #include "policy.h"

@@ -606,6 +606,39 @@ static void test_caller_disables(void **state)
 	seen_free(s);
 }
 
+/* Enabling an endpoint closes its circuit and sends what waited behind it. */
+static void test_enable_releases_queue(void **state)
+{
+	(void)state;
+	seen *s = seen_new();
+	th_server *srv;
+	assert_int_equal(th_start(&srv, NULL, NULL), 0);
+	th_reply no[] = { { TH_RESPOND, 503, NULL, NULL, 0, 0 } };
+	th_script(srv, no, 1);
+	flaghook_retry_policy p = FLAGHOOK_RETRY_POLICY_INIT;
+	p.kind = FLAGHOOK_RETRY_STANDARD;
+	p.jitter_percent = -1;
+	flaghook_client_options o = base_options(s);
+	o.breaker_threshold = 1;
+	o.breaker_cooldown_ms = 3600 * 1000;
+	o.shutdown_timeout_ms = -1;
+	flaghook_client *c = tick_client(s, &p, &o);
+	char url[96];
+	url_of(srv, url, sizeof(url), "/en");
+	uint64_t id = add(c, url, 0, NULL);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
+	assert_int_equal(th_count(srv), 1);
+	assert_int_equal(stats(c, id).breaker_open, 1);
+	assert_int_equal(flaghook_endpoint_set_enabled(c, id, 1), 0);
+	assert_int_equal(th_count(srv), 3);
+	assert_int_equal(snap(s, &s->delivered), 2);
+	assert_int_equal(stats(c, id).breaker_open, 0);
+	flaghook_client_free(c);
+	th_stop(srv);
+	seen_free(s);
+}
+
 /* FIFO: one in flight, emit order kept even across retries. */
 static void order_handler(const th_request *req, th_reply *reply, void *ud)
 {
@@ -998,6 +1031,7 @@ int main(void)
 		cmocka_unit_test(test_retry_after_reset_timeout),
 		cmocka_unit_test(test_gone_disables),
 		cmocka_unit_test(test_caller_disables),
+		cmocka_unit_test(test_enable_releases_queue),
 		cmocka_unit_test(test_fifo_order),
 		cmocka_unit_test(test_circuit_breaker),
 		cmocka_unit_test(test_fifo_waits_for_breaker),
