@@ -244,11 +244,9 @@ int flaghook_endpoint_remove(flaghook_client *c, uint64_t id)
 	return 0;
 }
 
-int flaghook_endpoint_set_enabled(flaghook_client *c, uint64_t id, int enabled)
+/* The registered endpoint with this id, with a reference taken; NULL if none. */
+static fh_endpoint *find_ref(flaghook_client *c, uint64_t id)
 {
-	flaghook__error_clear();
-	if (!c)
-		return flaghook__error(FLAGHOOK_EINVAL, "client is NULL");
 	fh_endpoint *ep = NULL;
 	pthread_rwlock_rdlock(&c->lock);
 	for (size_t i = 0; i < c->endpoint_count; i++) {
@@ -259,6 +257,15 @@ int flaghook_endpoint_set_enabled(flaghook_client *c, uint64_t id, int enabled)
 		}
 	}
 	pthread_rwlock_unlock(&c->lock);
+	return ep;
+}
+
+int flaghook_endpoint_set_enabled(flaghook_client *c, uint64_t id, int enabled)
+{
+	flaghook__error_clear();
+	if (!c)
+		return flaghook__error(FLAGHOOK_EINVAL, "client is NULL");
+	fh_endpoint *ep = find_ref(c, id);
 	if (!ep)
 		return flaghook__client_fail(c, flaghook__error(FLAGHOOK_ENOTFOUND, "no endpoint with id %llu",
 		                                                (unsigned long long)id));
@@ -328,16 +335,7 @@ int flaghook_endpoint_stats_get(flaghook_client *c, uint64_t id, flaghook_endpoi
 	int rc = flaghook__check_version(out->version, FLAGHOOK_ENDPOINT_STATS_VERSION, "endpoint stats");
 	if (rc)
 		return flaghook__client_fail(c, rc);
-	fh_endpoint *ep = NULL;
-	pthread_rwlock_rdlock(&c->lock);
-	for (size_t i = 0; i < c->endpoint_count; i++) {
-		if (c->endpoints[i]->id == id) {
-			ep = c->endpoints[i];
-			atomic_fetch_add(&ep->refs, 1);
-			break;
-		}
-	}
-	pthread_rwlock_unlock(&c->lock);
+	fh_endpoint *ep = find_ref(c, id);
 	if (!ep)
 		return flaghook__client_fail(c, flaghook__error(FLAGHOOK_ENOTFOUND, "no endpoint with id %llu",
 		                                                (unsigned long long)id));

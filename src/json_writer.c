@@ -119,14 +119,26 @@ void fh_json_object_end(fh_json *w) { close_container(w, '}'); }
 void fh_json_array_begin(fh_json *w) { open_container(w, '[', false); }
 void fh_json_array_end(fh_json *w) { close_container(w, ']'); }
 
-void fh_json_key_ascii(fh_json *w, const char *key, size_t len)
+/* sort_keys: render.c lists members in code-point (= UTF-8 byte) order;
+ * debug and sanitizer builds check it. */
+static void check_key_order(fh_json *w, const char *key)
 {
-	if (w->err)
-		return;
 	assert(w->depth > 0 && w->in_object[w->depth - 1]);
 #ifndef NDEBUG
 	assert(!w->last_key[w->depth - 1] || strcmp(w->last_key[w->depth - 1], key) < 0);
 	w->last_key[w->depth - 1] = key;
+#else
+	(void)w;
+	(void)key;
+#endif
+}
+
+void fh_json_key_ascii(fh_json *w, const char *key, size_t len)
+{
+	if (w->err)
+		return;
+	check_key_order(w, key);
+#ifndef NDEBUG
 	for (size_t i = 0; i < len; i++)
 		assert(key[i] > 0x20 && key[i] < 0x7f && key[i] != '"' && key[i] != '\\');
 #endif
@@ -160,12 +172,7 @@ void fh_json_key(fh_json *w, const char *key)
 {
 	if (w->err)
 		return;
-	assert(w->depth > 0 && w->in_object[w->depth - 1]);
-#ifndef NDEBUG
-	/* sort_keys: render.c lists members in code-point (= UTF-8 byte) order. */
-	assert(!w->last_key[w->depth - 1] || strcmp(w->last_key[w->depth - 1], key) < 0);
-	w->last_key[w->depth - 1] = key;
-#endif
+	check_key_order(w, key);
 	separator(w);
 	fh_json_string(w, key, strlen(key));
 	if (w->compact)
