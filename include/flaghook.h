@@ -679,8 +679,9 @@ typedef struct flaghook_endpoint_options {
 	int32_t disabled;           /* registered but not sent to */
 	int32_t profile;            /* FLAGHOOK_PROFILE_* */
 	uint32_t render_flags;      /* FLAGHOOK_RENDER_* */
-	/* Standard Webhooks: "whsec_..." secrets; several during a rotation.
-	 * With any given, webhook-id/-timestamp/-signature headers are sent. */
+	/* Standard Webhooks: "whsec_..." secrets; several during a rotation
+	 * (at most FLAGHOOK_STANDARD_SECRETS_MAX).  With any given,
+	 * webhook-id/-timestamp/-signature headers are sent. */
 	const char *const *standard_secrets;
 	size_t standard_secret_count;
 	/* Asynchronous delivery. */
@@ -689,6 +690,7 @@ typedef struct flaghook_endpoint_options {
 	const flaghook_retry_policy *retry; /* NULL: the client's */
 } flaghook_endpoint_options;
 
+#define FLAGHOOK_STANDARD_SECRETS_MAX 8
 #define FLAGHOOK_ENDPOINT_OPTIONS_VERSION 1
 #define FLAGHOOK_ENDPOINT_OPTIONS_INIT \
 	{ FLAGHOOK_ENDPOINT_OPTIONS_VERSION, FLAGHOOK_SCOPE_ENVIRONMENT, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, \

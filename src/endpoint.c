@@ -134,6 +134,9 @@ static int endpoint_build(flaghook_client *c, fh_endpoint **out, const flaghook_
 		return rc;
 	if (o->standard_secret_count && !o->standard_secrets)
 		return flaghook__error(FLAGHOOK_ESECRET, "standard_secrets is NULL with a count");
+	/* A rotation needs two or three; the header line must stay bounded. */
+	if (o->standard_secret_count > FLAGHOOK_STANDARD_SECRETS_MAX)
+		return flaghook__error(FLAGHOOK_ESECRET, "standard_secrets: at most %d", FLAGHOOK_STANDARD_SECRETS_MAX);
 	for (size_t i = 0; i < o->standard_secret_count; i++) {
 		char probe[64];
 		if (!o->standard_secrets[i] ||

@@ -463,6 +463,12 @@ static void test_bad_endpoints(void **state)
 	e.standard_secrets = bad_std;
 	e.standard_secret_count = 1;
 	expect_add_error(f->c, &e, FLAGHOOK_ESECRET, "standard_secrets[0]");
+	const char *many[9];
+	for (int i = 0; i < 9; i++)
+		many[i] = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+	e.standard_secrets = many;
+	e.standard_secret_count = 9;
+	expect_add_error(f->c, &e, FLAGHOOK_ESECRET, "at most 8");
 	e.standard_secrets = NULL;
 	e.standard_secret_count = 0;
 	e.scope = 9;
