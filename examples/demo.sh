@@ -51,7 +51,7 @@ SECRET=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 [ ${#SECRET} -eq 32 ] || fail "could not read /dev/urandom"
 
 # ---- the receiver: port 0 picks a free port, written to the port file ----
-FLAGHOOK_SECRET=$SECRET "$RECEIVER" --count 2 --port 0 --port-file "$TMP/port" \
+FLAGHOOK_SECRET=$SECRET "$RECEIVER" --count 4 --port 0 --port-file "$TMP/port" \
 	>"$TMP/receiver.out" 2>&1 &
 RPID=$!
 
@@ -71,12 +71,18 @@ if [ -z "$PORT" ]; then
 	fail "the receiver did not start listening within ${WAIT_S}s"
 fi
 
-# ---- the flag server: two events, two deliveries ----
+# ---- the flag server: two events, two deliveries, first synchronously,
+# then through the asynchronous engine ----
 FLAGHOOK_SECRET=$SECRET "$SERVER" "http://127.0.0.1:$PORT/webhook" \
 	>"$TMP/server.out" 2>&1
 SERVER_RC=$?
+echo "---- the same with --async ----" >>"$TMP/server.out"
+FLAGHOOK_SECRET=$SECRET "$SERVER" --async "http://127.0.0.1:$PORT/webhook" \
+	>>"$TMP/server.out" 2>&1
+ASYNC_RC=$?
+[ "$SERVER_RC" -eq 0 ] && SERVER_RC=$ASYNC_RC
 
-# ---- the receiver exits by itself after two deliveries; a watchdog
+# ---- the receiver exits by itself after four deliveries; a watchdog
 # stops it (and leaves a mark) if it has not within WAIT_S seconds ----
 (
 	sleep "$WAIT_S"
@@ -100,10 +106,10 @@ echo
 verified=$(grep -c '^received .*, signature verified$' "$TMP/receiver.out")
 delivered=$(grep -c '^delivered to endpoint ' "$TMP/server.out")
 
-[ -e "$TMP/timeout" ] && fail "the receiver had not finished ${WAIT_S}s after flag_server (expected 2 deliveries)"
-[ "$verified" -eq 2 ] || fail "the receiver verified $verified signatures, expected 2"
-[ "$delivered" -eq 2 ] || fail "flag_server reported $delivered deliveries, expected 2"
+[ -e "$TMP/timeout" ] && fail "the receiver had not finished ${WAIT_S}s after flag_server (expected 4 deliveries)"
+[ "$verified" -eq 4 ] || fail "the receiver verified $verified signatures, expected 4"
+[ "$delivered" -eq 4 ] || fail "flag_server reported $delivered deliveries, expected 4"
 [ "$SERVER_RC" -eq 0 ] || fail "flag_server exited with status $SERVER_RC"
 [ "$RECEIVER_RC" -eq 0 ] || fail "the receiver exited with status $RECEIVER_RC"
 
-echo "demo: OK — 2 deliveries, signatures verified"
+echo "demo: OK — 4 deliveries (2 synchronous, 2 asynchronous), signatures verified"

@@ -1,7 +1,7 @@
 /*
  * flag_server — the smallest "flag server" that sends Flagsmith webhooks.
  *
- *   flag_server [--secret S] [--url] URL
+ *   flag_server [--async] [--secret S] [--url] URL
  *
  * Registers URL twice, as the webhook of environment 1 and as the webhook
  * of organisation 1, then reports two changes the way Flagsmith would:
@@ -11,22 +11,33 @@
  * --secret or, better, FLAGHOOK_SECRET, which stays out of `ps`).
  * Exits 0 only when both events were delivered.
  *
+ * With --async the client queues each event and returns at once, as a
+ * flag server that must never wait on a receiver would; failed deliveries
+ * are retried on the Standard Webhooks schedule, and flaghook_flush waits
+ * for the results before the program exits.
+ *
  * Build: cc flag_server.c $(pkg-config --cflags --libs flaghook)
  *
  * SPDX-License-Identifier: MIT
  */
 #include <flaghook.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-/* Called once per delivery.  In sync mode that happens inside
- * flaghook_emit, on this thread, so printing here needs no locking. */
+/* Called once per delivery: in sync mode inside flaghook_emit on this
+ * thread; in async mode on the library's pool threads, hence the lock. */
+static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
+static int delivered;
+
 static void on_result(const flaghook_result *r, void *user_data)
 {
 	(void)user_data;
+	pthread_mutex_lock(&out_lock);
+	delivered += r->outcome == FLAGHOOK_OUTCOME_DELIVERED;
 	double ms = (double)r->elapsed_us / 1000.0;
 	if (r->outcome == FLAGHOOK_OUTCOME_DELIVERED) {
 		printf("delivered to endpoint %llu: HTTP %d in %.1f ms\n",
@@ -39,6 +50,7 @@ static void on_result(const flaghook_result *r, void *user_data)
 		       (unsigned long long)r->endpoint_id,
 		       flaghook_errclass_name(r->errclass), r->error);
 	}
+	pthread_mutex_unlock(&out_lock);
 }
 
 /* Every call returns 0 or a FLAGHOOK_E* code; flaghook_last_error() says
@@ -79,9 +91,11 @@ int main(int argc, char **argv)
 {
 	const char *url = NULL;
 	const char *secret = getenv("FLAGHOOK_SECRET");
-	int bad_args = 0;
+	int bad_args = 0, async = 0;
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--secret") && i + 1 < argc)
+		if (!strcmp(argv[i], "--async"))
+			async = 1;
+		else if (!strcmp(argv[i], "--secret") && i + 1 < argc)
 			secret = argv[++i];
 		else if (!strcmp(argv[i], "--url") && i + 1 < argc)
 			url = argv[++i];
@@ -91,7 +105,7 @@ int main(int argc, char **argv)
 			bad_args = 1;
 	}
 	if (!url || bad_args) {
-		fputs("usage: flag_server [--secret S] [--url] URL\n"
+		fputs("usage: flag_server [--async] [--secret S] [--url] URL\n"
 		      "  The secret may also be given in FLAGHOOK_SECRET.\n", stderr);
 		return 2;
 	}
@@ -101,9 +115,13 @@ int main(int argc, char **argv)
 		fputs("flag_server: no secret given: webhooks go out unsigned\n", stderr);
 
 	/* Sync mode: flaghook_emit tries every matching endpoint once and
-	 * returns when all have answered, which is what a short program wants. */
+	 * returns when all have answered, which is what a short program wants.
+	 * Async mode: emit queues and returns; a pool delivers and retries. */
+	flaghook_retry_policy retry = FLAGHOOK_RETRY_POLICY_INIT;
+	retry.kind = FLAGHOOK_RETRY_STANDARD;
 	flaghook_client_options opts = FLAGHOOK_CLIENT_OPTIONS_INIT;
-	opts.mode = FLAGHOOK_MODE_SYNC;
+	opts.mode = async ? FLAGHOOK_MODE_ASYNC : FLAGHOOK_MODE_SYNC;
+	opts.retry = &retry;
 	opts.on_result = on_result;
 
 	flaghook_client *client = NULL;
@@ -158,8 +176,8 @@ int main(int argc, char **argv)
 	flag_event.type = FLAGHOOK_EVENT_FLAG_UPDATED;
 	flag_event.flag = &change;
 
-	/* 0 only when every matching endpoint answered 2xx; on_result has
-	 * already said which did not. */
+	/* Sync: 0 only when every matching endpoint answered 2xx (on_result has
+	 * already said which did not).  Async: 0 when queued. */
 	int rc_flag = check(flaghook_emit(client, &flag_event), "emit FLAG_UPDATED");
 
 	/* ---- 2. AUDIT_LOG_CREATED: the same change in the audit log ---- */
@@ -184,7 +202,13 @@ int main(int argc, char **argv)
 
 	int rc_audit = check(flaghook_emit(client, &audit_event), "emit AUDIT_LOG_CREATED");
 
+	/* Async: wait (at most 15 s) until every result has been reported. */
+	int rc_flush = check(flaghook_flush(client, 15000), "flaghook_flush");
+
 	/* Zeroes the secrets and closes connections. */
 	flaghook_client_free(client);
-	return rc_flag == 0 && rc_audit == 0 ? 0 : 1;
+	pthread_mutex_lock(&out_lock);
+	int ok = rc_flag == 0 && rc_audit == 0 && rc_flush == 0 && delivered == 2;
+	pthread_mutex_unlock(&out_lock);
+	return ok ? 0 : 1;
 }
