@@ -67,7 +67,9 @@ typedef struct fh_job {
 	int64_t due;                /* client clock, while waiting */
 	size_t heap_index;
 	bool holds_slot;            /* FIFO: keeps the endpoint's slot while waiting */
+	bool is_probe;              /* sent while the circuit was half-open */
 	int32_t refusals;           /* executor refusals in a row */
+	const char *finish_reason;  /* non-NULL: finish without an attempt, giving this */
 	int32_t last_status, last_errclass;
 	char *last_error;
 } fh_job;

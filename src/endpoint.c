@@ -307,17 +307,23 @@ int flaghook__route(flaghook_client *c, int type, int64_t env_id, int64_t org_id
 			pthread_rwlock_unlock(&c->lock);
 			return flaghook__error(FLAGHOOK_ENOMEM, "out of memory");
 		}
+		/* `enabled` may change between the count and this pass (it is not
+		 * guarded by the registry lock): bounded by the count, and what is
+		 * taken is what is returned. */
 		size_t k = 0;
-		for (size_t i = 0; i < c->endpoint_count; i++) {
+		for (size_t i = 0; i < c->endpoint_count && k < count; i++) {
 			if (matches(c->endpoints[i], type, env_id, org_id)) {
 				atomic_fetch_add(&c->endpoints[i]->refs, 1);
 				list[k++] = c->endpoints[i];
 			}
 		}
+		count = k;
 	}
 	pthread_rwlock_unlock(&c->lock);
 	*out = list;
 	*n = count;
+	if (!count)
+		flaghook__free(c->allocator, list), *out = NULL;
 	return 0;
 }
 

@@ -18,6 +18,18 @@
 #define MAX_REFUSALS 200
 #define MAX_COOLDOWN_FACTOR 16
 
+/* Times are int64 microseconds; settings are milliseconds that a caller
+ * may set as high as it likes ("never").  Convert and add saturating. */
+#define US_MAX (INT64_MAX / 4)
+static int64_t ms_to_us(int64_t ms)
+{
+	return ms <= 0 ? 0 : ms >= US_MAX / 1000 ? US_MAX : ms * 1000;
+}
+static int64_t sat_add(int64_t a, int64_t b)
+{
+	return b > US_MAX - a ? US_MAX : a + b;
+}
+
 /* A local list of jobs to act on once the lock is released. */
 typedef struct job_list { fh_job *head, *tail; } job_list;
 
@@ -139,6 +151,16 @@ static fh_timer heap_remove(flaghook_client *c, size_t i)
 	return t;
 }
 
+/* Restores the heap property over the whole array (and every index). */
+static void heapify(flaghook_client *c)
+{
+	for (size_t i = c->heap_len / 2; i-- > 0;)
+		sift_down(c, i);
+	for (size_t i = 0; i < c->heap_len; i++)
+		if (c->heap[i].job)
+			c->heap[i].job->heap_index = i;
+}
+
 /* ---- dispatching ---- */
 
 /* Moves the endpoint's ready jobs that may go now onto `out` (RUNNING). */
@@ -159,7 +181,7 @@ static void pump(flaghook_client *c, fh_endpoint *ep, job_list *out)
 		ep->in_flight++;
 		ep->fifo_busy = ep->fifo;
 		if (ep->breaker == FH_HALF_OPEN)
-			ep->probe_out = true;
+			ep->probe_out = j->is_probe = true;
 		j->state = FH_JOB_RUNNING;
 		c->running++;
 		list_add(out, j);
@@ -181,14 +203,31 @@ static void ready_append(fh_endpoint *ep, fh_job *j)
  * the job up rather than lose it silently (the caller reports it). */
 static int wait_for(flaghook_client *c, fh_job *j, int64_t now, int64_t delay_ms)
 {
+	int64_t due = sat_add(now, ms_to_us(delay_ms));
+	int rc = heap_push(c, (fh_timer){ due, j, NULL });
+	if (rc)
+		return rc; /* the job stays RUNNING: its caller finishes it */
 	j->state = FH_JOB_WAITING;
-	j->due = now + delay_ms * 1000;
+	j->due = due;
 	/* The stored time is wall clock; `now` is the client's clock. */
-	j->d.next_attempt_us = flaghook__now_us() + delay_ms * 1000;
-	return heap_push(c, (fh_timer){ j->due, j, NULL });
+	j->d.next_attempt_us = sat_add(flaghook__now_us(), ms_to_us(delay_ms));
+	return 0;
 }
 
 static void run_job(void *arg);
+static int64_t run_due_locked(flaghook_client *c, job_list *out);
+
+/* Sends a job through the executor to be finished without an attempt
+ * (lock held): the one way out for a job met where it can no longer go,
+ * so it is reported like any other. */
+static void to_finish(flaghook_client *c, fh_job *j, const char *reason, job_list *out)
+{
+	j->finish_reason = reason;
+	j->state = FH_JOB_RUNNING;
+	j->ep->in_flight++;
+	c->running++;
+	list_add(out, j);
+}
 
 /* An executor that runs jobs inline would nest one run_job per queued
  * delivery (each finishing job submits the next).  Past a small depth the
@@ -213,7 +252,8 @@ static void submit_all(flaghook_client *c, job_list *l)
 		 * in a row, or at shutdown, finish it here (the result says why). */
 		pthread_mutex_lock(&c->engine_lock);
 		fh_endpoint *ep = j->ep;
-		bool again = !atomic_load(&c->aborting) && ++j->refusals <= MAX_REFUSALS &&
+		bool again = !atomic_load(&c->aborting) && atomic_load(&ep->enabled) &&
+		             ++j->refusals <= MAX_REFUSALS &&
 		             wait_for(c, j, flaghook__clock(c), REFUSAL_RETRY_MS) == 0;
 		if (again) {
 			ep->in_flight--;
@@ -226,10 +266,9 @@ static void submit_all(flaghook_client *c, job_list *l)
 		}
 		pthread_mutex_unlock(&c->engine_lock);
 		if (!again) {
-			flaghook__free(c->allocator, j->last_error);
-			j->last_error = flaghook__strdup(c->allocator, "the executor refused the job");
+			j->finish_reason = atomic_load(&ep->enabled) ? "the executor refused the job"
+			                                              : "endpoint disabled";
 			j->last_errclass = FLAGHOOK_ERRCLASS_OTHER;
-			j->refusals = -1; /* run_job: finish without an attempt */
 			run_job(j);
 		}
 	}
@@ -237,6 +276,19 @@ static void submit_all(flaghook_client *c, job_list *l)
 
 /* ---- finishing ---- */
 
+/* Reports one delivery from its parts. */
+static void report_d(flaghook_client *c, const fh_endpoint *ep, const flaghook_delivery *d,
+                     const fh_body *body, int outcome, const fh_attempt *at, bool attempt_cb)
+{
+	flaghook_result res;
+	flaghook__result(&res, ep, d, body->event_type, outcome, at, flaghook__clock(c) - body->emit_us);
+	if (attempt_cb && c->on_attempt)
+		c->on_attempt(&res, c->user_data);
+	if (outcome != FLAGHOOK_OUTCOME_RETRY && c->on_result)
+		c->on_result(&res, c->user_data);
+}
+
+/* Reports a job the caller owns; NULL `at`: from its last attempt. */
 static void report(flaghook_client *c, fh_job *j, int outcome, const fh_attempt *at, bool attempt_cb)
 {
 	fh_attempt stored;
@@ -247,13 +299,7 @@ static void report(flaghook_client *c, fh_job *j, int outcome, const fh_attempt 
 		snprintf(stored.error, sizeof(stored.error), "%s", j->last_error ? j->last_error : "");
 		at = &stored;
 	}
-	flaghook_result res;
-	flaghook__result(&res, j->ep, &j->d, j->body->event_type, outcome, at,
-	                 flaghook__clock(c) - j->body->emit_us);
-	if (attempt_cb && c->on_attempt)
-		c->on_attempt(&res, c->user_data);
-	if (outcome != FLAGHOOK_OUTCOME_RETRY && c->on_result)
-		c->on_result(&res, c->user_data);
+	report_d(c, j->ep, &j->d, j->body, outcome, at, attempt_cb);
 }
 
 /* Takes every waiting job of a disabled endpoint off the books (lock held). */
@@ -266,17 +312,23 @@ static void disable_locked(flaghook_client *c, fh_endpoint *ep, job_list *gone)
 		list_add(gone, j);
 	}
 	ep->ready_tail = NULL;
-	for (size_t i = 0; i < c->heap_len;) {
+	/* Take its retries out of the heap in one pass and rebuild the heap:
+	 * removing them one by one moves entries behind the scan. */
+	size_t kept = 0;
+	for (size_t i = 0; i < c->heap_len; i++) {
 		fh_job *j = c->heap[i].job;
 		if (j && j->ep == ep) {
-			heap_remove(c, i);
+			j->heap_index = SIZE_MAX;
 			if (j->holds_slot)
 				ep->fifo_busy = false;
+			j->holds_slot = false;
 			list_add(gone, j);
 		} else {
-			i++;
+			c->heap[kept++] = c->heap[i];
 		}
 	}
+	c->heap_len = kept;
+	heapify(c);
 	for (fh_job *j = gone->head; j; j = j->next) {
 		ep->queued--;
 		ep->gave_up++;
@@ -327,21 +379,39 @@ void flaghook__engine_enable(flaghook_client *c, fh_endpoint *ep)
 	ep->failing_since = 0;
 	ep->breaker = FH_CLOSED;
 	ep->cooldown_ms = c->breaker_cooldown_ms;
+	ep->probe_out = false;
 	atomic_store(&ep->enabled, 1);
-	if (c->mode == FLAGHOOK_MODE_ASYNC)
+	if (c->mode == FLAGHOOK_MODE_ASYNC) {
+		/* A FIFO delivery held behind the circuit is due now. */
+		int64_t now = flaghook__clock(c);
+		bool moved = false;
+		for (size_t i = 0; i < c->heap_len; i++) {
+			fh_job *j = c->heap[i].job;
+			if (j && j->ep == ep && j->holds_slot && c->heap[i].due > now) {
+				c->heap[i].due = j->due = now;
+				moved = true;
+			}
+		}
+		if (moved) {
+			heapify(c);
+			run_due_locked(c, &out);
+		}
 		pump(c, ep, &out);
+	}
 	pthread_mutex_unlock(&c->engine_lock);
 	submit_all(c, &out);
 }
 
 /* Books a failed attempt against the endpoint: breaker and disabling
  * (lock held).  Returns a FLAGHOOK_DISABLED_* reason, or 0. */
-static int failed_attempt(flaghook_client *c, fh_endpoint *ep, int64_t now)
+static int failed_attempt(flaghook_client *c, fh_endpoint *ep, int64_t now, bool probe)
 {
 	ep->consecutive_failures++;
 	if (!ep->failing_since)
 		ep->failing_since = now ? now : 1;
-	bool trip = ep->breaker == FH_HALF_OPEN ||
+	/* Half-open: only the probe's answer decides; an older attempt still in
+	 * flight when the circuit opened must not re-open it. */
+	bool trip = (ep->breaker == FH_HALF_OPEN && probe) ||
 	            (ep->breaker == FH_CLOSED && c->breaker_threshold > 0 &&
 	             ep->consecutive_failures >= c->breaker_threshold);
 	if (trip) {
@@ -349,7 +419,7 @@ static int failed_attempt(flaghook_client *c, fh_endpoint *ep, int64_t now)
 		if (ep->breaker == FH_HALF_OPEN && ep->cooldown_ms < c->breaker_cooldown_ms * MAX_COOLDOWN_FACTOR)
 			ep->cooldown_ms *= 2;
 		ep->breaker = FH_OPEN;
-		ep->breaker_until = now + ep->cooldown_ms * 1000;
+		ep->breaker_until = now + ms_to_us(ep->cooldown_ms);
 		atomic_fetch_add(&ep->refs, 1);
 		if (heap_push(c, (fh_timer){ ep->breaker_until, NULL, ep })) {
 			/* No room for the timer: stay half-open (probe by probe). */
@@ -357,9 +427,54 @@ static int failed_attempt(flaghook_client *c, fh_endpoint *ep, int64_t now)
 			ep->breaker = FH_HALF_OPEN;
 		}
 	}
-	if (c->disable_after_ms > 0 && now - ep->failing_since >= c->disable_after_ms * 1000)
+	if (c->disable_after_ms > 0 && now - ep->failing_since >= ms_to_us(c->disable_after_ms))
 		return FLAGHOOK_DISABLED_FAILING;
 	return 0;
+}
+
+/* Puts a reported retry on the heap, or, if shutdown or disabling came
+ * meanwhile, finishes it (recorded and reported here).  Returns the final
+ * outcome, or FLAGHOOK_OUTCOME_RETRY when it is waiting. */
+static int publish_retry(flaghook_client *c, fh_job *j, int64_t wait_ms, job_list *submit)
+{
+	fh_endpoint *ep = j->ep;
+	int outcome = FLAGHOOK_OUTCOME_RETRY;
+	const char *why = NULL;
+	pthread_mutex_lock(&c->engine_lock);
+	if (atomic_load(&c->aborting)) {
+		outcome = FLAGHOOK_OUTCOME_ABANDONED;
+		ep->abandoned++;
+	} else if (!atomic_load(&ep->enabled)) {
+		outcome = FLAGHOOK_OUTCOME_GAVE_UP;
+		why = "endpoint disabled";
+		ep->gave_up++;
+	} else {
+		j->holds_slot = ep->fifo;
+		if (wait_for(c, j, flaghook__clock(c), wait_ms) == 0) {
+			ep->queued++;
+		} else {
+			j->holds_slot = false;
+			outcome = FLAGHOOK_OUTCOME_GAVE_UP;
+			why = "out of memory for the retry timer";
+			ep->gave_up++;
+		}
+	}
+	if (outcome != FLAGHOOK_OUTCOME_RETRY) {
+		if (ep->fifo)
+			ep->fifo_busy = false;
+		all_unlink(c, j);
+		pump(c, ep, submit);
+	}
+	pthread_mutex_unlock(&c->engine_lock);
+	if (outcome != FLAGHOOK_OUTCOME_RETRY) {
+		if (why) {
+			flaghook__free(c->allocator, j->last_error);
+			j->last_error = flaghook__strdup(c->allocator, why);
+		}
+		c->storage.record(&j->d, outcome, j->last_status, j->last_errclass, c->storage.user_data);
+		report(c, j, outcome, NULL, false);
+	}
+	return outcome;
 }
 
 /* An executor thread: one attempt, then the decision. */
@@ -389,9 +504,13 @@ static void run_one(fh_job *j)
 	uint64_t ep_id = ep->id; /* ep may go with the job's reference */
 	fh_attempt at;
 	memset(&at, 0, sizeof(at));
-	bool refused = j->refusals < 0;
-	if (!refused)
+	bool refused = j->finish_reason != NULL;
+	if (refused) {
+		flaghook__free(c->allocator, j->last_error);
+		j->last_error = flaghook__strdup(c->allocator, j->finish_reason);
+	} else {
 		j->refusals = 0; /* "in a row": it ran */
+	}
 	bool abandon = atomic_load(&c->aborting) != 0;
 	bool attempted = false;
 	/* The reply excerpt: on the stack for the usual size, no allocation. */
@@ -423,16 +542,20 @@ static void run_one(fh_job *j)
 		dec = flaghook__policy_decide(&ep->policy, j->d.attempts, at.status, at.errclass, at.retry_after,
 		                              flaghook__now_us() / 1000000, next_random(c), &wait_ms);
 	ep->in_flight--;
-	if (ep->breaker == FH_HALF_OPEN)
+	bool probe = j->is_probe;
+	j->is_probe = false;
+	if (probe)
 		ep->probe_out = false;
-	if (attempted && !abandon) {
+	/* After abort nothing is booked against the endpoint: no timer may be
+	 * armed on a heap that shutdown has already emptied. */
+	if (attempted && !abandon && !atomic_load(&c->aborting)) {
 		if (dec == FH_DELIVERED) {
 			ep->consecutive_failures = 0;
 			ep->failing_since = 0;
 			ep->breaker = FH_CLOSED;
 			ep->cooldown_ms = c->breaker_cooldown_ms;
 		} else {
-			disabled = failed_attempt(c, ep, now);
+			disabled = failed_attempt(c, ep, now, probe);
 		}
 		if (dec == FH_GONE) {
 			disabled = FLAGHOOK_DISABLED_GONE;
@@ -447,18 +570,16 @@ static void run_one(fh_job *j)
 	}
 	if (dec == FH_RETRY && (!atomic_load(&ep->enabled) || disabled))
 		dec = FH_GIVE_UP;
+	/* A retry is recorded and reported before the job goes on the heap:
+	 * once there, another thread may run and finish it, and its final
+	 * record must be the last the store sees.  Until then it stays RUNNING
+	 * and ours (the FIFO slot too). */
 	if (dec == FH_RETRY) {
 		j->last_status = at.status;
 		j->last_errclass = at.errclass;
 		flaghook__free(c->allocator, j->last_error);
 		j->last_error = flaghook__strdup(c->allocator, at.error);
-		if (wait_for(c, j, now, wait_ms) == 0) {
-			j->holds_slot = ep->fifo;
-			ep->queued++;
-			ep->retried++;
-		} else {
-			dec = FH_GIVE_UP;
-		}
+		ep->retried++;
 	}
 	if (dec == FH_RETRY) {
 		outcome = FLAGHOOK_OUTCOME_RETRY;
@@ -491,6 +612,8 @@ static void run_one(fh_job *j)
 	}
 	if (response != stack_response)
 		flaghook__free(c->allocator, response);
+	if (outcome == FLAGHOOK_OUTCOME_RETRY)
+		outcome = publish_retry(c, j, wait_ms, &submit);
 	size_t finished = outcome != FLAGHOOK_OUTCOME_RETRY;
 	if (finished)
 		job_free(c, j);
@@ -525,6 +648,14 @@ static int64_t run_due_locked(flaghook_client *c, job_list *out)
 		if (t.job) {
 			fh_job *j = t.job;
 			fh_endpoint *ep = j->ep;
+			if (!atomic_load(&ep->enabled)) {
+				j->holds_slot = false;
+				ep->queued--;
+				if (ep->fifo)
+					ep->fifo_busy = true; /* run_one clears it */
+				to_finish(c, j, "endpoint disabled", out);
+				continue;
+			}
 			if (j->holds_slot && ep->breaker == FH_OPEN) {
 				/* FIFO behind an open circuit: keep the slot, wait for the
 				 * half-open (just after it, so that timer goes first). */
@@ -539,7 +670,7 @@ static int64_t run_due_locked(flaghook_client *c, job_list *out)
 				ep->queued--;
 				ep->in_flight++;
 				if (ep->breaker == FH_HALF_OPEN)
-					ep->probe_out = true;
+					ep->probe_out = j->is_probe = true;
 				j->state = FH_JOB_RUNNING;
 				c->running++;
 				list_add(out, j);
@@ -572,6 +703,10 @@ static int64_t run_due(flaghook_client *c)
 
 static void deadline_in(struct timespec *ts, int64_t us)
 {
+	if (us < 0)
+		us = 0;
+	if (us > 100LL * 365 * 24 * 3600 * 1000000) /* a century is "never" */
+		us = 100LL * 365 * 24 * 3600 * 1000000;
 	clock_gettime(CLOCK_MONOTONIC, ts);
 	ts->tv_sec += us / 1000000;
 	ts->tv_nsec += (long)(us % 1000000) * 1000;
@@ -649,10 +784,10 @@ int flaghook__engine_accept(flaghook_client *c, fh_job **jobs, size_t n)
 	}
 	if (c->pending + n > c->max_pending) {
 		struct timespec ts;
-		deadline_in(&ts, c->emit_wait_ms * 1000);
+		deadline_in(&ts, ms_to_us(c->emit_wait_ms));
 		while (c->pending + n > c->max_pending && !c->closing) {
 			if (c->emit_wait_ms <= 0 ||
-			    pthread_cond_timedwait(&c->progress, &c->engine_lock, &ts) == ETIMEDOUT) {
+			    pthread_cond_timedwait(&c->progress, &c->engine_lock, &ts) != 0) {
 				if (c->pending + n <= c->max_pending)
 					break;
 				pthread_mutex_unlock(&c->engine_lock);
@@ -688,19 +823,44 @@ int flaghook__engine_accept(flaghook_client *c, fh_job **jobs, size_t n)
 		                       "storage put failed, nothing queued: %s", flaghook_strerror(rc));
 	}
 
-	job_list out = { 0 };
+	job_list out = { 0 }, late = { 0 };
 	pthread_mutex_lock(&c->engine_lock);
 	for (size_t i = 0; i < n; i++) {
 		fh_job *j = jobs[i];
+		if (atomic_load(&c->aborting)) {
+			/* Shutdown abandoned everything while storage recorded these
+			 * (an emit from a callback): abandon and report them here. */
+			j->ep->abandoned++;
+			list_add(&late, j);
+			continue;
+		}
 		j->all_next = c->all_jobs;
 		if (c->all_jobs)
 			c->all_jobs->all_prev = j;
 		c->all_jobs = j;
+		if (!atomic_load(&j->ep->enabled)) {
+			/* Disabled between routing and now. */
+			to_finish(c, j, "endpoint disabled", &out);
+			continue;
+		}
 		j->ep->queued++;
 		ready_append(j->ep, j);
 		pump(c, j->ep, &out);
 	}
 	pthread_mutex_unlock(&c->engine_lock);
+	size_t abandoned = 0;
+	for (fh_job *j = late.head, *next; j; j = next, abandoned++) {
+		next = j->next;
+		c->storage.record(&j->d, FLAGHOOK_OUTCOME_ABANDONED, 0, 0, c->storage.user_data);
+		report(c, j, FLAGHOOK_OUTCOME_ABANDONED, NULL, false);
+		job_free(c, j);
+	}
+	if (abandoned) {
+		pthread_mutex_lock(&c->engine_lock);
+		c->pending -= abandoned;
+		pthread_cond_broadcast(&c->progress);
+		pthread_mutex_unlock(&c->engine_lock);
+	}
 	submit_all(c, &out);
 	return 0;
 }
@@ -725,7 +885,9 @@ static size_t drain(flaghook_client *c, int64_t deadline_us)
 		}
 		struct timespec ts;
 		deadline_in(&ts, left);
-		pthread_cond_timedwait(&c->progress, &c->engine_lock, &ts);
+		int rc = pthread_cond_timedwait(&c->progress, &c->engine_lock, &ts);
+		if (rc && rc != ETIMEDOUT)
+			break;
 	}
 	size_t pending = c->pending;
 	pthread_mutex_unlock(&c->engine_lock);
@@ -739,7 +901,7 @@ int flaghook_flush(flaghook_client *c, int64_t timeout_ms)
 		return flaghook__error(FLAGHOOK_EINVAL, "client is NULL or timeout_ms negative");
 	if (c->mode != FLAGHOOK_MODE_ASYNC)
 		return 0;
-	size_t left = drain(c, flaghook__mono_us() + timeout_ms * 1000);
+	size_t left = drain(c, sat_add(flaghook__mono_us(), ms_to_us(timeout_ms)));
 	if (left)
 		return flaghook__client_fail(c, flaghook__error(FLAGHOOK_ETIMEOUT, "%zu deliveries still pending", left));
 	return 0;
@@ -785,7 +947,7 @@ void flaghook__engine_stop(flaghook_client *c)
 		c->closing = true;
 		pthread_cond_broadcast(&c->progress);
 		pthread_mutex_unlock(&c->engine_lock);
-		drain(c, flaghook__mono_us() + c->shutdown_timeout_ms * 1000);
+		drain(c, sat_add(flaghook__mono_us(), ms_to_us(c->shutdown_timeout_ms)));
 		pthread_mutex_lock(&c->engine_lock);
 		atomic_store(&c->aborting, 1);
 		/* Everything not running now is abandoned. */
@@ -819,6 +981,12 @@ void flaghook__engine_stop(flaghook_client *c)
 		c->pending -= n;
 		while (c->running)
 			pthread_cond_wait(&c->progress, &c->engine_lock);
+		/* Nothing runs now; drop any circuit timer armed meanwhile. */
+		while (c->heap_len) {
+			fh_timer t = heap_remove(c, c->heap_len - 1);
+			if (t.ep)
+				flaghook__endpoint_release(c, t.ep);
+		}
 		c->stop_scheduler = true;
 		pthread_cond_signal(&c->wake);
 		pthread_mutex_unlock(&c->engine_lock);
