@@ -468,9 +468,11 @@ FLAGHOOK_EXTERN int flaghook_transport_init(flaghook_transport *transport,
                                             unsigned int version);
 
 /* The caller's thread pool: run job(arg) on some thread, soon.  submit
- * returns 0 when it took the job (it must then run it exactly once) and
- * non-zero to refuse it (the delivery is tried again shortly).  It is never
- * called with a library lock held, so it may run the job inline. */
+ * returns 0 when it took the job (it must then run it exactly once, also
+ * while flaghook_client_free waits for it: free returns only after every
+ * accepted job has run) and non-zero to refuse it (the delivery is tried
+ * again shortly).  It is never called with a library lock held, so it may
+ * run the job inline. */
 typedef struct flaghook_executor {
 	unsigned int version;
 	int (*submit)(void (*job)(void *arg), void *arg, void *user_data);
@@ -602,7 +604,9 @@ typedef struct flaghook_client_options {
 	void *user_data;
 	/* Callbacks may call flaghook_emit and the endpoint functions, but not
 	 * flaghook_flush or flaghook_client_free: those wait for the very
-	 * callback that would be calling them. */
+	 * callback that would be calling them.  A callback's own delivery is
+	 * still pending while it runs, so an emit from it on a full queue
+	 * waits (up to emit_wait_ms) like any other. */
 
 	/* ---- asynchronous delivery (FLAGHOOK_MODE_ASYNC) ---- */
 	int32_t threads;            /* built-in pool size when executor is NULL; 0: 4 */
