@@ -164,6 +164,27 @@ static flaghook_endpoint_stats stats(flaghook_client *c, uint64_t id)
 	return st;
 }
 
+/* A no-jitter STANDARD policy, on `schedule` (NULL: the standard one). */
+static flaghook_retry_policy standard(const int64_t *schedule, size_t count)
+{
+	flaghook_retry_policy p = FLAGHOOK_RETRY_POLICY_INIT;
+	p.kind = FLAGHOOK_RETRY_STANDARD;
+	p.schedule_ms = schedule;
+	p.schedule_count = count;
+	p.jitter_percent = -1;
+	return p;
+}
+
+/* A loopback receiver whose first answer is `status`, then 200s. */
+static th_server *failing_once(int status)
+{
+	th_server *srv = NULL;
+	assert_int_equal(th_start(&srv, NULL, NULL), 0);
+	th_reply no[] = { { TH_RESPOND, status, NULL, NULL, 0, 0 } };
+	th_script(srv, no, 1);
+	return srv;
+}
+
 /* ---- policy decisions, pure ---- */
 
 static void test_policy_decisions(void **state)
@@ -484,10 +505,7 @@ static void test_flagsmith_http_error_final(void **state)
 {
 	(void)state;
 	seen *s = seen_new();
-	th_server *srv;
-	assert_int_equal(th_start(&srv, NULL, NULL), 0);
-	th_reply no[] = { { TH_RESPOND, 500, NULL, NULL, 0, 0 } };
-	th_script(srv, no, 1);
+	th_server *srv = failing_once(500);
 	flaghook_client *c = tick_client(s, NULL, NULL);
 	char url[96];
 	url_of(srv, url, sizeof(url), "/e");
@@ -512,9 +530,7 @@ static void test_retry_after_reset_timeout(void **state)
 	                      { TH_RESET, 200, NULL, "cut short", 0, 0 },
 	                      { TH_HANG, 0, NULL, NULL, 0, 0 } };
 	th_script(srv, script, 3);
-	flaghook_retry_policy p = FLAGHOOK_RETRY_POLICY_INIT;
-	p.kind = FLAGHOOK_RETRY_STANDARD;
-	p.jitter_percent = -1;
+	flaghook_retry_policy p = standard(NULL, 0);
 	flaghook_client_options o = base_options(s);
 	o.timeout_ms = 300;
 	flaghook_client *c = tick_client(s, &p, &o);
@@ -557,9 +573,7 @@ static void test_gone_disables(void **state)
 	assert_int_equal(th_start(&srv, NULL, NULL), 0);
 	th_reply script[] = { { TH_RESPOND, 503, NULL, NULL, 0, 0 }, { TH_RESPOND, 410, NULL, NULL, 0, 0 } };
 	th_script(srv, script, 2);
-	flaghook_retry_policy p = FLAGHOOK_RETRY_POLICY_INIT;
-	p.kind = FLAGHOOK_RETRY_STANDARD;
-	p.jitter_percent = -1;
+	flaghook_retry_policy p = standard(NULL, 0);
 	flaghook_client_options o = base_options(s);
 	o.max_in_flight = 1;
 	flaghook_client *c = tick_client(s, &p, &o);
@@ -611,13 +625,8 @@ static void test_enable_releases_queue(void **state)
 {
 	(void)state;
 	seen *s = seen_new();
-	th_server *srv;
-	assert_int_equal(th_start(&srv, NULL, NULL), 0);
-	th_reply no[] = { { TH_RESPOND, 503, NULL, NULL, 0, 0 } };
-	th_script(srv, no, 1);
-	flaghook_retry_policy p = FLAGHOOK_RETRY_POLICY_INIT;
-	p.kind = FLAGHOOK_RETRY_STANDARD;
-	p.jitter_percent = -1;
+	th_server *srv = failing_once(503);
+	flaghook_retry_policy p = standard(NULL, 0);
 	flaghook_client_options o = base_options(s);
 	o.breaker_threshold = 1;
 	o.breaker_cooldown_ms = 3600 * 1000;
@@ -654,9 +663,7 @@ static void test_fifo_order(void **state)
 	assert_int_equal(th_start(&srv, order_handler, NULL), 0);
 	th_reply script[] = { { TH_RESPOND, 500, NULL, NULL, 0, 0 }, { TH_RESPOND, 500, NULL, NULL, 0, 0 } };
 	th_script(srv, script, 2);
-	flaghook_retry_policy p = FLAGHOOK_RETRY_POLICY_INIT;
-	p.kind = FLAGHOOK_RETRY_STANDARD;
-	p.jitter_percent = -1;
+	flaghook_retry_policy p = standard(NULL, 0);
 	flaghook_client *c = tick_client(s, &p, NULL);
 	char url[96];
 	url_of(srv, url, sizeof(url), "/fifo");
@@ -709,11 +716,7 @@ static void test_circuit_breaker(void **state)
 		fail[i] = (th_reply){ TH_RESPOND, 503, NULL, NULL, 0, 0 };
 	th_script(srv, fail, 4);
 	static const int64_t hour[] = { 3600 * 1000 };
-	flaghook_retry_policy p = FLAGHOOK_RETRY_POLICY_INIT;
-	p.kind = FLAGHOOK_RETRY_STANDARD;
-	p.schedule_ms = hour;
-	p.schedule_count = 1;
-	p.jitter_percent = -1;
+	flaghook_retry_policy p = standard(hour, 1);
 	flaghook_client_options o = base_options(s);
 	o.breaker_threshold = 3;
 	o.breaker_cooldown_ms = 10000;
@@ -759,16 +762,9 @@ static void test_fifo_waits_for_breaker(void **state)
 {
 	(void)state;
 	seen *s = seen_new();
-	th_server *srv;
-	assert_int_equal(th_start(&srv, NULL, NULL), 0);
-	th_reply no[] = { { TH_RESPOND, 503, NULL, NULL, 0, 0 } };
-	th_script(srv, no, 1);
+	th_server *srv = failing_once(503);
 	static const int64_t second[] = { 1000 };
-	flaghook_retry_policy p = FLAGHOOK_RETRY_POLICY_INIT;
-	p.kind = FLAGHOOK_RETRY_STANDARD;
-	p.schedule_ms = second;
-	p.schedule_count = 1;
-	p.jitter_percent = -1;
+	flaghook_retry_policy p = standard(second, 1);
 	flaghook_client_options o = base_options(s);
 	o.breaker_threshold = 1;
 	o.breaker_cooldown_ms = 10000;
@@ -807,16 +803,9 @@ static void test_inline_executor_stack(void **state)
 {
 	(void)state;
 	seen *s = seen_new();
-	th_server *srv;
-	assert_int_equal(th_start(&srv, NULL, NULL), 0);
-	th_reply no[] = { { TH_RESPOND, 503, NULL, NULL, 0, 0 } };
-	th_script(srv, no, 1);
+	th_server *srv = failing_once(503);
 	static const int64_t second[] = { 1000 };
-	flaghook_retry_policy p = FLAGHOOK_RETRY_POLICY_INIT;
-	p.kind = FLAGHOOK_RETRY_STANDARD;
-	p.schedule_ms = second;
-	p.schedule_count = 1;
-	p.jitter_percent = -1;
+	flaghook_retry_policy p = standard(second, 1);
 	flaghook_client_options o = base_options(s);
 	o.breaker_threshold = 1;
 	o.breaker_cooldown_ms = 1000;
