@@ -94,17 +94,6 @@ int flaghook__buf_reserve(flaghook_buf *b, size_t extra, size_t limit)
 	return 0;
 }
 
-int flaghook__buf_put(flaghook_buf *b, const void *p, size_t n, size_t limit)
-{
-	int rc = flaghook__buf_reserve(b, n, limit);
-	if (rc)
-		return rc;
-	memcpy(b->ptr + b->size, p, n);
-	b->size += n;
-	b->ptr[b->size] = '\0';
-	return 0;
-}
-
 void flaghook__buf_shrink(flaghook_buf *b)
 {
 	if (!b->ptr || b->reserved <= b->size + 1)

@@ -65,7 +65,6 @@ typedef struct fh_job {
 	flaghook_delivery d;
 	fh_job_state state;
 	int64_t due;                /* client clock, while waiting */
-	size_t heap_index;
 	bool holds_slot;            /* FIFO: keeps the endpoint's slot while waiting */
 	bool is_probe;              /* sent while the circuit was half-open */
 	int32_t refusals;           /* executor refusals in a row */

@@ -243,7 +243,6 @@ static int emit_async(flaghook_client *c, fh_endpoint **eps, size_t n, fh_body *
 		j->ep = eps[made];
 		j->body = bodies[made];
 		j->d = ds[made];
-		j->heap_index = SIZE_MAX;
 		jobs[made] = j;
 	}
 	/* Each job holds a body reference from before the engine sees it: the

@@ -83,13 +83,6 @@ static void all_unlink(flaghook_client *c, fh_job *j)
 
 /* ---- the timer heap (min-heap on due) ---- */
 
-static void heap_set(flaghook_client *c, size_t i, fh_timer t)
-{
-	c->heap[i] = t;
-	if (t.job)
-		t.job->heap_index = i;
-}
-
 static void sift_up(flaghook_client *c, size_t i)
 {
 	fh_timer t = c->heap[i];
@@ -97,10 +90,10 @@ static void sift_up(flaghook_client *c, size_t i)
 		size_t parent = (i - 1) / 2;
 		if (c->heap[parent].due <= t.due)
 			break;
-		heap_set(c, i, c->heap[parent]);
+		c->heap[i] = c->heap[parent];
 		i = parent;
 	}
-	heap_set(c, i, t);
+	c->heap[i] = t;
 }
 
 static void sift_down(flaghook_client *c, size_t i)
@@ -115,10 +108,10 @@ static void sift_down(flaghook_client *c, size_t i)
 			m = r;
 		if (m == i)
 			break;
-		heap_set(c, i, c->heap[m]);
+		c->heap[i] = c->heap[m];
 		i = m;
 	}
-	heap_set(c, i, t);
+	c->heap[i] = t;
 }
 
 static int heap_push(flaghook_client *c, fh_timer t)
@@ -142,23 +135,18 @@ static fh_timer heap_remove(flaghook_client *c, size_t i)
 	fh_timer t = c->heap[i];
 	c->heap_len--;
 	if (i < c->heap_len) {
-		heap_set(c, i, c->heap[c->heap_len]);
+		c->heap[i] = c->heap[c->heap_len];
 		sift_down(c, i);
 		sift_up(c, i);
 	}
-	if (t.job)
-		t.job->heap_index = SIZE_MAX;
 	return t;
 }
 
-/* Restores the heap property over the whole array (and every index). */
+/* Restores the heap property over the whole array. */
 static void heapify(flaghook_client *c)
 {
 	for (size_t i = c->heap_len / 2; i-- > 0;)
 		sift_down(c, i);
-	for (size_t i = 0; i < c->heap_len; i++)
-		if (c->heap[i].job)
-			c->heap[i].job->heap_index = i;
 }
 
 /* ---- dispatching ---- */
@@ -276,18 +264,6 @@ static void submit_all(flaghook_client *c, job_list *l)
 
 /* ---- finishing ---- */
 
-/* Reports one delivery from its parts. */
-static void report_d(flaghook_client *c, const fh_endpoint *ep, const flaghook_delivery *d,
-                     const fh_body *body, int outcome, const fh_attempt *at, bool attempt_cb)
-{
-	flaghook_result res;
-	flaghook__result(&res, ep, d, body->event_type, outcome, at, flaghook__clock(c) - body->emit_us);
-	if (attempt_cb && c->on_attempt)
-		c->on_attempt(&res, c->user_data);
-	if (outcome != FLAGHOOK_OUTCOME_RETRY && c->on_result)
-		c->on_result(&res, c->user_data);
-}
-
 /* Reports a job the caller owns; NULL `at`: from its last attempt. */
 static void report(flaghook_client *c, fh_job *j, int outcome, const fh_attempt *at, bool attempt_cb)
 {
@@ -299,7 +275,13 @@ static void report(flaghook_client *c, fh_job *j, int outcome, const fh_attempt 
 		snprintf(stored.error, sizeof(stored.error), "%s", j->last_error ? j->last_error : "");
 		at = &stored;
 	}
-	report_d(c, j->ep, &j->d, j->body, outcome, at, attempt_cb);
+	flaghook_result res;
+	flaghook__result(&res, j->ep, &j->d, j->body->event_type, outcome, at,
+	                 flaghook__clock(c) - j->body->emit_us);
+	if (attempt_cb && c->on_attempt)
+		c->on_attempt(&res, c->user_data);
+	if (outcome != FLAGHOOK_OUTCOME_RETRY && c->on_result)
+		c->on_result(&res, c->user_data);
 }
 
 /* Takes every waiting job of a disabled endpoint off the books (lock held). */
@@ -318,7 +300,6 @@ static void disable_locked(flaghook_client *c, fh_endpoint *ep, job_list *gone)
 	for (size_t i = 0; i < c->heap_len; i++) {
 		fh_job *j = c->heap[i].job;
 		if (j && j->ep == ep) {
-			j->heap_index = SIZE_MAX;
 			if (j->holds_slot)
 				ep->fifo_busy = false;
 			j->holds_slot = false;

@@ -36,7 +36,7 @@ const char *flaghook_last_error(void)
 	return last_error;
 }
 
-int flaghook__verror(int code, const char *fmt, va_list ap)
+static int verror(int code, const char *fmt, va_list ap)
 {
 	vsnprintf(last_error, sizeof(last_error), fmt, ap);
 	return code;
@@ -46,7 +46,7 @@ int flaghook__error(int code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	flaghook__verror(code, fmt, ap);
+	verror(code, fmt, ap);
 	va_end(ap);
 	return code;
 }

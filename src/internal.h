@@ -29,9 +29,8 @@ void *flaghook__memdup(const flaghook_allocator *a, const void *p, size_t n);
 void flaghook__wipe(void *p, size_t n);
 
 /* Growable byte buffer on the public flaghook_buf.  `limit` (0: none) caps
- * its size: a write past it fails with FLAGHOOK_ETOOBIG. */
+ * its size: growing past it fails with FLAGHOOK_ETOOBIG. */
 int flaghook__buf_reserve(flaghook_buf *b, size_t extra, size_t limit);
-int flaghook__buf_put(flaghook_buf *b, const void *p, size_t n, size_t limit);
 /* Gives back the unused tail (a queued body may wait for hours). */
 void flaghook__buf_shrink(flaghook_buf *b);
 
@@ -49,7 +48,6 @@ int flaghook__check_version(unsigned int version, unsigned int current, const ch
 /* Records `code` with a formatted detail for flaghook_last_error() and
  * returns code, so callers can `return flaghook__error(...)`. */
 int flaghook__error(int code, const char *fmt, ...) FH_PRINTF(2, 3);
-int flaghook__verror(int code, const char *fmt, va_list ap);
 void flaghook__error_clear(void);
 
 /* ---- time (time.c) ---- */
@@ -104,7 +102,6 @@ void fh_json_int(fh_json *w, int64_t v);
 void fh_json_double(fh_json *w, double v);
 void fh_json_bool(fh_json *w, bool v);
 void fh_json_null(fh_json *w);
-void fh_json_raw(fh_json *w, const char *s, size_t len);
 
 /* Python repr() of a finite double into out (>= 32 bytes); returns length,
  * or -1 for NaN and infinities. */

@@ -426,9 +426,3 @@ void fh_json_null(fh_json *w)
 	value_start(w);
 	PUT_LIT(w, "null");
 }
-
-void fh_json_raw(fh_json *w, const char *s, size_t len)
-{
-	value_start(w);
-	put(w, s, len);
-}
