@@ -70,14 +70,16 @@ FLAGHOOK_EXTERN uint32_t flaghook_version_number(void);
 #define FLAGHOOK_EVERIFY   -10  /* a signature does not match */
 #define FLAGHOOK_ETRANSPORT -11 /* the transport could not be set up */
 #define FLAGHOOK_EFULL     -12  /* the delivery queue is full */
-#define FLAGHOOK_ESTATE    -13  /* the client is shutting down */
+#define FLAGHOOK_ESTATE    -13  /* the client is shutting down; or (a shared store's
+                                   record) another process holds the delivery now */
 #define FLAGHOOK_ESTORAGE  -14  /* the storage plug-in failed */
 #define FLAGHOOK_EBUFSIZE  -15  /* the caller's buffer is too small */
 #define FLAGHOOK_EEVENT    -16  /* the event does not describe a valid payload */
 #define FLAGHOOK_ETIMEOUT  -17  /* a wait ran out of time */
 #define FLAGHOOK_ESYSTEM   -18  /* the operating system refused (e.g. no randomness) */
-/* FLAGHOOK_EFULL, FLAGHOOK_ESTATE and FLAGHOOK_ETIMEOUT are returned only by
- * the asynchronous engine; their values are fixed now so they never move. */
+#define FLAGHOOK_ENOTSUP   -19  /* the plug-in does not offer this */
+/* FLAGHOOK_EFULL, FLAGHOOK_ESTATE and FLAGHOOK_ETIMEOUT come from the
+ * asynchronous engine (ESTATE also from a shared store's record). */
 
 /* A short static description of a code ("invalid UTF-8"); never NULL. */
 FLAGHOOK_EXTERN const char *flaghook_strerror(int code);
@@ -88,6 +90,11 @@ FLAGHOOK_EXTERN const char *flaghook_strerror(int code);
  * until the next libflaghook call on this thread.  Never contains a secret.
  */
 FLAGHOOK_EXTERN const char *flaghook_last_error(void);
+
+/* For plug-ins: sets the calling thread's detail (NULL: "") and returns
+ * code, so a transport or store can `return flaghook_error_set(...)`.  The
+ * library quotes it in its own message.  Never pass a secret. */
+FLAGHOOK_EXTERN int flaghook_error_set(int code, const char *detail);
 
 /* ------------------------------------------------------------------ */
 /* Global state: a reference count around libcurl's global init.       */
@@ -484,43 +491,171 @@ typedef struct flaghook_executor {
 FLAGHOOK_EXTERN int flaghook_executor_init(flaghook_executor *executor,
                                            unsigned int version);
 
-/* A delivery as the storage plug-in sees it. */
+/* ------------------------------------------------------------------ */
+/* Storage: the outbox                                                 */
+
+/* Where a delivery stands in the store. */
+#define FLAGHOOK_DELIVERY_PENDING   0   /* waiting, being sent, or waiting to retry */
+#define FLAGHOOK_DELIVERY_DELIVERED 1
+#define FLAGHOOK_DELIVERY_DEAD      2   /* given up: a dead letter, until re-queued */
+
+/* A delivery as the storage plug-in sees it: the library fills it for put,
+ * a store fills it for claim and list (its pointers valid only during that
+ * call). */
 #define FLAGHOOK_DELIVERY_VERSION 1
 typedef struct flaghook_delivery {
-	unsigned int version;       /* FLAGHOOK_DELIVERY_VERSION of the library */
-	uint64_t id;                /* unique within the client */
-	const char *event_id;       /* stable across retries */
+	unsigned int version;       /* FLAGHOOK_DELIVERY_VERSION of whoever filled it */
+	uint64_t id;                /* assigned by the store's put; never 0 */
+	const char *event_id;       /* UUID text: the same for every endpoint, retry and restart */
 	int32_t event_type;
 	uint64_t endpoint_id;
 	const void *body;
 	size_t body_len;
 	int32_t attempts;           /* attempts made so far */
-	int64_t created_us;
-	int64_t next_attempt_us;
+	int64_t created_us;         /* wall clock at emit */
+	int64_t next_attempt_us;    /* wall clock */
+	int32_t fifo;               /* the endpoint takes its deliveries in order */
+	/* put: the store sets 1 when this client holds the delivery now, 0 when
+	 * it must come through claim (a shared store keeps FIFO deliveries for
+	 * claim, which hands out only an endpoint's oldest). */
+	int32_t claimed;
+	int32_t state;              /* FLAGHOOK_DELIVERY_* (claim, list) */
+	int32_t last_status;        /* list: the last attempt's HTTP status, 0 none */
+	int64_t updated_us;         /* list: wall clock of the last change */
 } flaghook_delivery;
 
 /* Outcome of one attempt, for storage and callbacks. */
 #define FLAGHOOK_OUTCOME_DELIVERED 0
 #define FLAGHOOK_OUTCOME_RETRY     1  /* will be tried again */
-#define FLAGHOOK_OUTCOME_GAVE_UP   2  /* final failure */
-#define FLAGHOOK_OUTCOME_ABANDONED 3  /* not completed by flaghook_client_free's deadline */
+#define FLAGHOOK_OUTCOME_GAVE_UP   2  /* final failure: a dead letter */
+#define FLAGHOOK_OUTCOME_ABANDONED 3  /* not completed by flaghook_client_free's
+                                         deadline, and the store does not keep it */
+#define FLAGHOOK_OUTCOME_RELEASED  4  /* not completed by flaghook_client_free's
+                                         deadline; a durable store keeps it pending
+                                         and the next client to open it resumes it */
 
-/* The outbox.  The memory store (the default) implements it. */
+/* One attempt (or the end of a delivery without one), as recorded. */
+#define FLAGHOOK_ATTEMPT_VERSION 1
+typedef struct flaghook_attempt {
+	unsigned int version;       /* FLAGHOOK_ATTEMPT_VERSION of whoever filled it */
+	uint64_t delivery_id;
+	uint64_t endpoint_id;
+	const char *event_id;
+	int32_t number;             /* 1 for the first attempt; 0: none was made */
+	int32_t outcome;            /* FLAGHOOK_OUTCOME_* */
+	int32_t status;             /* HTTP status, 0 when none */
+	int32_t errclass;           /* FLAGHOOK_ERRCLASS_* */
+	int64_t started_us;         /* wall clock */
+	int64_t finished_us;        /* wall clock */
+	int64_t next_attempt_us;    /* RETRY: wall clock of the next attempt */
+	const char *error;          /* detail, "" when none; never a secret */
+	const void *response;       /* reply excerpt */
+	size_t response_len;
+} flaghook_attempt;
+
+/* Which deliveries or attempts a list or re-queue means.  Unset members
+ * match everything. */
+#define FLAGHOOK_STATE_ANY -1
+#define FLAGHOOK_QUERY_VERSION 1
+typedef struct flaghook_query {
+	unsigned int version;
+	int32_t state;              /* FLAGHOOK_DELIVERY_*, or FLAGHOOK_STATE_ANY */
+	uint64_t delivery_id;       /* 0: any */
+	uint64_t endpoint_id;       /* 0: any */
+	int64_t since_us;           /* deliveries created (attempts started) at or after; 0: any */
+	size_t limit;               /* 0: no limit */
+} flaghook_query;
+
+#define FLAGHOOK_QUERY_INIT { FLAGHOOK_QUERY_VERSION, FLAGHOOK_STATE_ANY, 0, 0, 0, 0 }
+FLAGHOOK_EXTERN int flaghook_query_init(flaghook_query *query, unsigned int version);
+
+/* Storage flags. */
+#define FLAGHOOK_STORAGE_DURABLE 1u /* survives the process: shutdown releases
+                                       what is pending instead of abandoning it */
+#define FLAGHOOK_STORAGE_SHARED  2u /* other processes claim from it too */
+
+/*
+ * The outbox.  The memory store (the default), libflaghook-sqlite and
+ * libflaghook-pg implement it; every function may be called from several
+ * threads at once and returns 0 or a negative FLAGHOOK_E* code.
+ *
+ * put      records new deliveries, all endpoints of one event at once (all
+ *          or none), before the first attempt; it assigns each an id and
+ *          sets `claimed`.  A durable store returns only once they would
+ *          survive a crash.  A failure means nothing was recorded.
+ * claim    hands out, through take(), pending deliveries nobody holds
+ *          (left by an earlier process, released, re-queued, or whose
+ *          holder's lease ran out) that are due by now_us + horizon_us, at
+ *          most `max`, an endpoint's oldest first and, for a FIFO delivery,
+ *          only while nothing older of its endpoint is pending.  take()
+ *          returns 0 to take one, 1 to leave it (an endpoint this client
+ *          does not have), negative to stop.  Taken deliveries are held
+ *          by this store instance; a shared store also renews the lease of
+ *          every delivery it holds here.  NULL: put is the only source.
+ * record   books an attempt, or the end of a delivery without one: RETRY
+ *          (attempts and next_attempt_us, still held), DELIVERED, GAVE_UP
+ *          (a dead letter), RELEASED (pending again, held by nobody) or
+ *          ABANDONED (a store that cannot keep it drops it).
+ * list     calls each() for the deliveries `query` matches (each returns
+ *          non-zero to stop), oldest first; attempts does the same for the
+ *          attempt log; requeue makes the matching deliveries that are not
+ *          pending pending again, attempts 0, due now, and counts them.
+ *          Each may be NULL (FLAGHOOK_ENOTSUP).
+ * pending  counts what is not yet delivered or dead, for flaghook_flush;
+ *          nullable.
+ */
 typedef struct flaghook_storage {
 	unsigned int version;
-	/* Records new deliveries (all endpoints of one event) before the first attempt. */
-	int (*put)(const flaghook_delivery *deliveries, size_t count, void *user_data);
-	/* Records the outcome of an attempt (FLAGHOOK_OUTCOME_*). */
-	int (*record)(const flaghook_delivery *delivery, int outcome, int32_t status,
-	              int32_t errclass, void *user_data);
+	uint32_t flags;             /* FLAGHOOK_STORAGE_* */
+	int (*put)(flaghook_delivery *deliveries, size_t count, void *user_data);
+	int (*claim)(int64_t now_us, int64_t horizon_us, size_t max,
+	             int (*take)(const flaghook_delivery *delivery, void *arg), void *arg,
+	             void *user_data);
+	int (*record)(const flaghook_delivery *delivery, const flaghook_attempt *attempt,
+	              void *user_data);
+	int (*list)(const flaghook_query *query,
+	            int (*each)(const flaghook_delivery *delivery, void *arg), void *arg,
+	            void *user_data);
+	int (*attempts)(const flaghook_query *query,
+	                int (*each)(const flaghook_attempt *attempt, void *arg), void *arg,
+	                void *user_data);
+	int (*requeue)(const flaghook_query *query, uint64_t *count, void *user_data);
+	int (*pending)(uint64_t *count, void *user_data);
 	void (*destroy)(void *user_data); /* nullable; called by flaghook_client_free */
 	void *user_data;
 } flaghook_storage;
 
 #define FLAGHOOK_STORAGE_VERSION 1
-#define FLAGHOOK_STORAGE_INIT { FLAGHOOK_STORAGE_VERSION, 0, 0, 0, 0 }
+#define FLAGHOOK_STORAGE_INIT { FLAGHOOK_STORAGE_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 FLAGHOOK_EXTERN int flaghook_storage_init(flaghook_storage *storage,
                                           unsigned int version);
+
+/*
+ * Inspection and replay, on any store (a client's, through
+ * flaghook_client_storage(), or one opened only to look):
+ * flaghook_storage_list lists deliveries (dead letters: state
+ * FLAGHOOK_DELIVERY_DEAD), flaghook_storage_attempts the attempt log, and
+ * flaghook_storage_requeue sends again one delivery (delivery_id), every
+ * dead letter of an endpoint (state DEAD, endpoint_id), or everything
+ * created since a time (since_us); *count (may be NULL) gets how many.  A
+ * running client with a durable store picks re-queued deliveries up at its
+ * next poll; flaghook_client_requeue re-queues through a client and sends
+ * at once (ASYNC mode; in TICK mode at the next flaghook_tick).  A SYNC
+ * client never claims: it neither resumes nor sends re-queued deliveries.
+ */
+FLAGHOOK_EXTERN int flaghook_storage_list(const flaghook_storage *storage,
+                                          const flaghook_query *query,
+                                          int (*each)(const flaghook_delivery *delivery, void *arg),
+                                          void *arg);
+FLAGHOOK_EXTERN int flaghook_storage_attempts(const flaghook_storage *storage,
+                                              const flaghook_query *query,
+                                              int (*each)(const flaghook_attempt *attempt, void *arg),
+                                              void *arg);
+FLAGHOOK_EXTERN int flaghook_storage_requeue(const flaghook_storage *storage,
+                                             const flaghook_query *query, uint64_t *count);
+/* Releases a store opened only to look (calls its destroy); never one a
+ * client owns. */
+FLAGHOOK_EXTERN void flaghook_storage_close(flaghook_storage *storage);
 
 /* ------------------------------------------------------------------ */
 /* Client                                                              */
@@ -634,12 +769,16 @@ typedef struct flaghook_client_options {
 	/* An endpoint was disabled (FLAGHOOK_DISABLED_*); its waiting
 	 * deliveries are given up (on_result says so for each). */
 	void (*on_endpoint_disabled)(uint64_t endpoint_id, int32_t reason, void *user_data);
+	/* A store with claim (every store here): how often the client asks it
+	 * for deliveries nobody holds (from a restart, a re-queue, or a dead
+	 * process's expired lease); 0: 1000.  Adding an endpoint asks at once. */
+	int64_t poll_interval_ms;
 } flaghook_client_options;
 
 #define FLAGHOOK_CLIENT_OPTIONS_VERSION 1
 #define FLAGHOOK_CLIENT_OPTIONS_INIT \
 	{ FLAGHOOK_CLIENT_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, \
-	  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+	  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 FLAGHOOK_EXTERN int flaghook_client_options_init(flaghook_client_options *opts,
                                                  unsigned int version);
 
@@ -659,6 +798,15 @@ FLAGHOOK_EXTERN void flaghook_client_free(flaghook_client *client);
  */
 FLAGHOOK_EXTERN size_t flaghook_client_last_error(const flaghook_client *client,
                                                   char *buf, size_t buf_size);
+
+/* The client's store (its own table; the client still owns it), for
+ * flaghook_storage_list, _attempts and _requeue. */
+FLAGHOOK_EXTERN int flaghook_client_storage(flaghook_client *client,
+                                            const flaghook_storage **out);
+/* flaghook_storage_requeue on the client's store, then sends what it
+ * re-queued without waiting for a poll. */
+FLAGHOOK_EXTERN int flaghook_client_requeue(flaghook_client *client, const flaghook_query *query,
+                                            uint64_t *count);
 
 /* ------------------------------------------------------------------ */
 /* Endpoints                                                           */
@@ -692,17 +840,24 @@ typedef struct flaghook_endpoint_options {
 	int32_t fifo;               /* one in flight, in emit order, retries included */
 	int32_t max_in_flight;      /* 0: the client's */
 	const flaghook_retry_policy *retry; /* NULL: the client's */
+	/* The endpoint's id, unique in the client; 0: the library picks the
+	 * next free one.  A durable store needs one given (FLAGHOOK_EINVAL
+	 * otherwise), the same in every run (its row's key, say): stored
+	 * deliveries name their endpoint by id, and a restarted client resumes
+	 * them for the endpoint registered under it. */
+	uint64_t id;
 } flaghook_endpoint_options;
 
 #define FLAGHOOK_STANDARD_SECRETS_MAX 8
 #define FLAGHOOK_ENDPOINT_OPTIONS_VERSION 1
 #define FLAGHOOK_ENDPOINT_OPTIONS_INIT \
 	{ FLAGHOOK_ENDPOINT_OPTIONS_VERSION, FLAGHOOK_SCOPE_ENVIRONMENT, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, \
-	  0, 0, 0 }
+	  0, 0, 0, 0 }
 FLAGHOOK_EXTERN int flaghook_endpoint_options_init(flaghook_endpoint_options *opts,
                                                    unsigned int version);
 
-/* Registers an endpoint; its id goes to *out_id. */
+/* Registers an endpoint; its id goes to *out_id (may be NULL).  An id
+ * already registered is FLAGHOOK_EINVAL. */
 FLAGHOOK_EXTERN int flaghook_endpoint_add(flaghook_client *client, uint64_t *out_id,
                                           const flaghook_endpoint_options *opts);
 FLAGHOOK_EXTERN int flaghook_endpoint_remove(flaghook_client *client, uint64_t id);
@@ -723,10 +878,11 @@ typedef struct flaghook_endpoint_stats {
 	int32_t disabled;           /* 1 when disabled (by the caller or the library) */
 	int32_t breaker_open;       /* 1 while the circuit is open */
 	int32_t consecutive_failures;
+	uint64_t released;          /* left pending in a durable store at shutdown */
 } flaghook_endpoint_stats;
 
 #define FLAGHOOK_ENDPOINT_STATS_VERSION 1
-#define FLAGHOOK_ENDPOINT_STATS_INIT { FLAGHOOK_ENDPOINT_STATS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+#define FLAGHOOK_ENDPOINT_STATS_INIT { FLAGHOOK_ENDPOINT_STATS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 /* Fills *out (whose version the caller sets) for endpoint id. */
 FLAGHOOK_EXTERN int flaghook_endpoint_stats_get(flaghook_client *client, uint64_t id,
                                                 flaghook_endpoint_stats *out);
@@ -740,6 +896,14 @@ FLAGHOOK_EXTERN int flaghook_endpoint_stats_get(flaghook_client *client, uint64_
  * been tried once: 0 when every one answered 2xx (or none matched),
  * FLAGHOOK_EDELIVERY when any did not; on_result tells which.  Invalid input
  * returns its code and nothing is sent.  Safe from many threads at once.
+ *
+ * Every delivery is recorded in the store before its first attempt; with a
+ * durable store emit returns only once they are durable, and a store
+ * failure (FLAGHOOK_ESTORAGE: the database went away, the disk is full)
+ * means nothing of the event was recorded or sent.  Each request carries
+ * the event's id in X-Flaghook-Event-Id (and webhook-id with Standard
+ * Webhooks): the same across endpoints, retries and restarts, so a
+ * receiver can drop the duplicates at-least-once delivery allows.
  */
 FLAGHOOK_EXTERN int flaghook_emit(flaghook_client *client, const flaghook_event *event);
 

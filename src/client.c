@@ -15,6 +15,7 @@
 #define DEFAULT_BREAKER_THRESHOLD 5
 #define DEFAULT_BREAKER_COOLDOWN_MS 30000
 #define DEFAULT_SHUTDOWN_MS 5000
+#define DEFAULT_POLL_MS 1000
 #define MAX_THREADS 1024
 
 /* ---- global state: libcurl's, counted ---- */
@@ -94,6 +95,15 @@ size_t flaghook_client_last_error(const flaghook_client *c, char *buf, size_t si
 	return len;
 }
 
+int flaghook_client_storage(flaghook_client *c, const flaghook_storage **out)
+{
+	flaghook__error_clear();
+	if (!c || !out)
+		return flaghook__error(FLAGHOOK_EINVAL, "client or out is NULL");
+	*out = &c->storage;
+	return 0;
+}
+
 /* ---- lifecycle ---- */
 
 static int check_options(const flaghook_client_options *o)
@@ -104,7 +114,7 @@ static int check_options(const flaghook_client_options *o)
 	if (o->mode != FLAGHOOK_MODE_SYNC && o->mode != FLAGHOOK_MODE_ASYNC)
 		return flaghook__error(FLAGHOOK_EINVAL, "client options mode %d is not a mode", (int)o->mode);
 	if (o->connect_timeout_ms < 0 || o->timeout_ms < 0 || o->emit_wait_ms < 0 ||
-	    o->breaker_cooldown_ms < 0 || o->disable_after_ms < 0)
+	    o->breaker_cooldown_ms < 0 || o->disable_after_ms < 0 || o->poll_interval_ms < 0)
 		return flaghook__error(FLAGHOOK_EINVAL, "client options times must not be negative");
 	if (o->threads < 0 || o->threads > MAX_THREADS || o->max_in_flight < 0)
 		return flaghook__error(FLAGHOOK_EINVAL, "client options threads must be 0..%d and max_in_flight >= 0",
@@ -177,9 +187,9 @@ int flaghook_client_new(flaghook_client **out, const flaghook_client_options *op
 	                         : o->shutdown_timeout_ms < 0 ? 0 : DEFAULT_SHUTDOWN_MS;
 	c->timers = o->timers;
 	c->clock = o->clock;
+	c->poll_interval_ms = o->poll_interval_ms ? o->poll_interval_ms : DEFAULT_POLL_MS;
 	if (o->executor)
 		c->executor = *o->executor;
-	atomic_init(&c->next_delivery_id, 1);
 	pthread_rwlock_init(&c->lock, NULL);
 	pthread_mutex_init(&c->error_lock, NULL);
 
@@ -198,6 +208,7 @@ int flaghook_client_new(flaghook_client **out, const flaghook_client_options *op
 		c->storage = *o->storage;
 	else if ((rc = flaghook__storage_memory(&c->storage, c->allocator)))
 		goto fail;
+	c->durable = (c->storage.flags & FLAGHOOK_STORAGE_DURABLE) != 0;
 	if ((rc = flaghook__policy_make(&c->policy, o->retry, c->allocator)))
 		goto fail;
 	if ((rc = flaghook__engine_start(c, o->threads ? o->threads : DEFAULT_THREADS)))

@@ -43,7 +43,7 @@ typedef struct fh_endpoint {
 	int64_t breaker_until;
 	int64_t cooldown_ms;
 	bool probe_out;
-	uint64_t queued, delivered, retried, gave_up, abandoned;
+	uint64_t queued, delivered, retried, gave_up, abandoned, released;
 } fh_endpoint;
 
 /* One rendered body, shared by every delivery of that shape. */
@@ -99,7 +99,6 @@ struct flaghook_client {
 	fh_endpoint **endpoints;
 	size_t endpoint_count, endpoint_cap;
 	uint64_t next_endpoint_id;
-	atomic_uint_fast64_t next_delivery_id;
 
 	pthread_mutex_t error_lock;
 	char last_error[512];
@@ -133,6 +132,12 @@ struct flaghook_client {
 	bool has_scheduler;
 	pthread_t scheduler;
 	uint64_t rng;
+	/* Claiming from the store (a store with claim, ASYNC mode). */
+	bool durable;               /* the store keeps what shutdown leaves */
+	int64_t poll_interval_ms;
+	int64_t next_poll;          /* client clock */
+	bool poll_soon;             /* poll at the next chance, not at next_poll */
+	bool polling;               /* a claim is running (one at a time) */
 };
 
 /* Copies the thread's last error into the client; returns rc. */
@@ -140,6 +145,8 @@ int flaghook__client_fail(flaghook_client *c, int rc);
 int64_t flaghook__clock(flaghook_client *c);
 
 void flaghook__endpoint_release(flaghook_client *c, fh_endpoint *ep);
+/* The registered endpoint with this id, with a reference taken; NULL if none. */
+fh_endpoint *flaghook__endpoint_find(flaghook_client *c, uint64_t id);
 /* Takes a reference on every enabled endpoint that should get an event of
  * this type and scope.  *out is allocated; count in *n. */
 int flaghook__route(flaghook_client *c, int type, int64_t env_id, int64_t org_id,
@@ -155,7 +162,13 @@ typedef struct fh_attempt {
 	char retry_after[64];
 	char *response;             /* excerpt, response_len bytes */
 	size_t response_len;
+	int64_t started_us, finished_us; /* wall clock */
 } fh_attempt;
+/* storage.put, with the store's detail in the error; ESTORAGE or ENOMEM. */
+int flaghook__storage_put(flaghook_client *c, flaghook_delivery *ds, size_t n);
+/* Books an attempt (or, number 0, an end without one) in the store. */
+int flaghook__record(flaghook_client *c, const flaghook_delivery *d, int outcome, const fh_attempt *at,
+                     int32_t number, int64_t next_attempt_us);
 void flaghook__attempt(flaghook_client *c, const fh_endpoint *ep, const flaghook_delivery *d,
                        fh_attempt *out, char *response_buf);
 void flaghook__result(flaghook_result *res, const fh_endpoint *ep, const flaghook_delivery *d,
@@ -170,6 +183,9 @@ int flaghook__engine_accept(flaghook_client *c, fh_job **jobs, size_t n);
 void flaghook__body_release(flaghook_client *c, fh_body *b);
 /* Enables ep afresh (failures and circuit reset) and sends what waited. */
 void flaghook__engine_enable(flaghook_client *c, fh_endpoint *ep);
+/* Asks the store for unheld deliveries at the next chance (new endpoint,
+ * a FIFO delivery finished, a re-queue). */
+void flaghook__engine_poll_soon(flaghook_client *c);
 /* Disables ep and gives up its waiting deliveries, reporting each. */
 void flaghook__engine_disable(flaghook_client *c, fh_endpoint *ep, const char *why);
 

@@ -11,7 +11,7 @@
 #include <sys/random.h>
 
 #define EVENT_ID_BYTES 37 /* UUID text + NUL */
-#define MAX_HEADERS 8
+#define MAX_HEADERS 9
 
 /* A random (version 4) UUID names the event: stable across its deliveries
  * and attempts, and the webhook-id of Standard Webhooks. */
@@ -46,8 +46,12 @@ void flaghook__attempt(flaghook_client *c, const fh_endpoint *ep, const flaghook
 	size_t standard_size = 0;
 
 	memset(at, 0, sizeof(*at));
+	at->started_us = flaghook__now_us();
 	h[nh++] = (flaghook_header){ "Content-Type", "application/json" };
 	h[nh++] = (flaghook_header){ "User-Agent", c->user_agent };
+	/* The receiver's key for dropping duplicates: the same for every
+	 * endpoint, retry and restart of this event. */
+	h[nh++] = (flaghook_header){ "X-Flaghook-Event-Id", d->event_id };
 	int rc = 0;
 	if (ep->secret) {
 		rc = flaghook_sign(signature, sizeof(signature), ep->secret, ep->secret_len, d->body, d->body_len);
@@ -113,6 +117,46 @@ void flaghook__attempt(flaghook_client *c, const fh_endpoint *ep, const flaghook
 	at->retry_after[sizeof(at->retry_after) - 1] = '\0';
 	at->response = response_buf;
 	at->response_len = resp.body_len < resp.body_size ? resp.body_len : resp.body_size;
+	at->finished_us = flaghook__now_us();
+}
+
+int flaghook__storage_put(flaghook_client *c, flaghook_delivery *ds, size_t n)
+{
+	flaghook__error_clear();
+	int rc = c->storage.put(ds, n, c->storage.user_data);
+	if (!rc)
+		return 0;
+	/* The store's own detail says what went wrong (the disk is full, the
+	 * server went away); copy it before writing ours over it. */
+	char detail[384];
+	snprintf(detail, sizeof(detail), "%s", flaghook_last_error());
+	if (rc != FLAGHOOK_ENOMEM)
+		rc = FLAGHOOK_ESTORAGE;
+	return flaghook__error(rc, "the store could not record the event, nothing was sent: %s",
+	                       detail[0] ? detail : flaghook_strerror(rc));
+}
+
+int flaghook__record(flaghook_client *c, const flaghook_delivery *d, int outcome, const fh_attempt *at,
+                     int32_t number, int64_t next_attempt_us)
+{
+	int64_t now = flaghook__now_us();
+	flaghook_attempt a = {
+		.version = FLAGHOOK_ATTEMPT_VERSION,
+		.delivery_id = d->id,
+		.endpoint_id = d->endpoint_id,
+		.event_id = d->event_id,
+		.number = number,
+		.outcome = outcome,
+		.status = at->status,
+		.errclass = at->errclass,
+		.started_us = at->started_us ? at->started_us : now,
+		.finished_us = at->finished_us ? at->finished_us : now,
+		.next_attempt_us = next_attempt_us,
+		.error = at->error,
+		.response = at->response,
+		.response_len = at->response ? at->response_len : 0,
+	};
+	return c->storage.record(d, &a, c->storage.user_data);
 }
 
 void flaghook__result(flaghook_result *res, const fh_endpoint *ep, const flaghook_delivery *d,
@@ -177,10 +221,9 @@ static void release_shapes(flaghook_client *c, fh_body **all, size_t n)
 static int emit_sync(flaghook_client *c, fh_endpoint **eps, size_t n, fh_body **bodies,
                      flaghook_delivery *ds, int64_t start)
 {
-	int rc = c->storage.put(ds, n, c->storage.user_data);
+	int rc = flaghook__storage_put(c, ds, n);
 	if (rc)
-		return flaghook__error(rc == FLAGHOOK_ENOMEM ? FLAGHOOK_ENOMEM : FLAGHOOK_ESTORAGE,
-		                       "storage put failed, nothing sent: %s", flaghook_strerror(rc));
+		return rc;
 	char *response = flaghook__malloc(c->allocator, c->max_response_bytes);
 	if (!response)
 		return flaghook__error(FLAGHOOK_ENOMEM, "out of memory");
@@ -192,7 +235,7 @@ static int emit_sync(flaghook_client *c, fh_endpoint **eps, size_t n, fh_body **
 		/* Synchronous delivery tries once; the engine is what retries. */
 		int outcome = at.status >= 200 && at.status <= 299 ? FLAGHOOK_OUTCOME_DELIVERED
 		                                                     : FLAGHOOK_OUTCOME_GAVE_UP;
-		unrecorded += c->storage.record(&ds[i], outcome, at.status, at.errclass, c->storage.user_data) != 0;
+		unrecorded += flaghook__record(c, &ds[i], outcome, &at, ds[i].attempts, 0) != 0;
 		failed += outcome != FLAGHOOK_OUTCOME_DELIVERED;
 		pthread_mutex_lock(&c->engine_lock);
 		if (outcome == FLAGHOOK_OUTCOME_DELIVERED) {
@@ -309,10 +352,18 @@ int flaghook_emit(flaghook_client *c, const flaghook_event *ev)
 		if (c->mode == FLAGHOOK_MODE_ASYNC)
 			flaghook__buf_shrink(&shapes_all[i]->buf);
 	}
+	/* The store assigns ids.  FIFO matters only to the engine: a
+	 * synchronous emit is its own order. */
 	for (size_t i = 0; i < neps; i++)
-		ds[i] = (flaghook_delivery){ FLAGHOOK_DELIVERY_VERSION, atomic_fetch_add(&c->next_delivery_id, 1),
-		                             by_ep[i]->event_id, ev->type, eps[i]->id, by_ep[i]->buf.ptr,
-		                             by_ep[i]->buf.size, 0, now, now };
+		ds[i] = (flaghook_delivery){ .version = FLAGHOOK_DELIVERY_VERSION,
+		                             .event_id = by_ep[i]->event_id,
+		                             .event_type = ev->type,
+		                             .endpoint_id = eps[i]->id,
+		                             .body = by_ep[i]->buf.ptr,
+		                             .body_len = by_ep[i]->buf.size,
+		                             .created_us = now,
+		                             .next_attempt_us = now,
+		                             .fifo = c->mode == FLAGHOOK_MODE_ASYNC && eps[i]->fifo };
 	if (c->mode == FLAGHOOK_MODE_ASYNC)
 		rc = emit_async(c, eps, neps, by_ep, ds);
 	else

@@ -196,9 +196,13 @@ static int endpoint_build(flaghook_client *c, fh_endpoint **out, const flaghook_
 int flaghook_endpoint_add(flaghook_client *c, uint64_t *out_id, const flaghook_endpoint_options *o)
 {
 	flaghook__error_clear();
-	if (!c || !out_id || !o)
-		return c ? flaghook__client_fail(c, flaghook__error(FLAGHOOK_EINVAL, "out_id or opts is NULL"))
+	if (!c || !o)
+		return c ? flaghook__client_fail(c, flaghook__error(FLAGHOOK_EINVAL, "opts is NULL"))
 		         : flaghook__error(FLAGHOOK_EINVAL, "client is NULL");
+	if (c->durable && o->version >= 1 && o->id == 0)
+		return flaghook__client_fail(c, flaghook__error(FLAGHOOK_EINVAL,
+		                             "with a durable store an endpoint needs a stable id (endpoint "
+		                             "options id): stored deliveries name their endpoint by it"));
 	fh_endpoint *ep = NULL;
 	int rc = endpoint_build(c, &ep, o);
 	if (rc)
@@ -215,10 +219,31 @@ int flaghook_endpoint_add(flaghook_client *c, uint64_t *out_id, const flaghook_e
 		c->endpoints = grown;
 		c->endpoint_cap = cap;
 	}
-	ep->id = ++c->next_endpoint_id;
+	uint64_t id = o->id;
+	if (id) {
+		for (size_t i = 0; i < c->endpoint_count; i++) {
+			if (c->endpoints[i]->id == id) {
+				pthread_rwlock_unlock(&c->lock);
+				endpoint_free(c, ep);
+				return flaghook__client_fail(c, flaghook__error(FLAGHOOK_EINVAL,
+				                             "endpoint id %llu is already registered",
+				                             (unsigned long long)id));
+			}
+		}
+	} else {
+		/* The next id above every one in use, caller-chosen ones included. */
+		id = c->next_endpoint_id + 1;
+	}
+	if (id > c->next_endpoint_id)
+		c->next_endpoint_id = id;
+	ep->id = id;
 	c->endpoints[c->endpoint_count++] = ep;
-	*out_id = ep->id;
+	if (out_id)
+		*out_id = ep->id;
 	pthread_rwlock_unlock(&c->lock);
+	/* Stored deliveries for this id may be waiting: look now, not at the
+	 * next poll. */
+	flaghook__engine_poll_soon(c);
 	return 0;
 }
 
@@ -248,7 +273,7 @@ int flaghook_endpoint_remove(flaghook_client *c, uint64_t id)
 }
 
 /* The registered endpoint with this id, with a reference taken; NULL if none. */
-static fh_endpoint *find_ref(flaghook_client *c, uint64_t id)
+fh_endpoint *flaghook__endpoint_find(flaghook_client *c, uint64_t id)
 {
 	fh_endpoint *ep = NULL;
 	pthread_rwlock_rdlock(&c->lock);
@@ -268,7 +293,7 @@ int flaghook_endpoint_set_enabled(flaghook_client *c, uint64_t id, int enabled)
 	flaghook__error_clear();
 	if (!c)
 		return flaghook__error(FLAGHOOK_EINVAL, "client is NULL");
-	fh_endpoint *ep = find_ref(c, id);
+	fh_endpoint *ep = flaghook__endpoint_find(c, id);
 	if (!ep)
 		return flaghook__client_fail(c, flaghook__error(FLAGHOOK_ENOTFOUND, "no endpoint with id %llu",
 		                                                (unsigned long long)id));
@@ -344,7 +369,7 @@ int flaghook_endpoint_stats_get(flaghook_client *c, uint64_t id, flaghook_endpoi
 	int rc = flaghook__check_version(out->version, FLAGHOOK_ENDPOINT_STATS_VERSION, "endpoint stats");
 	if (rc)
 		return flaghook__client_fail(c, rc);
-	fh_endpoint *ep = find_ref(c, id);
+	fh_endpoint *ep = flaghook__endpoint_find(c, id);
 	if (!ep)
 		return flaghook__client_fail(c, flaghook__error(FLAGHOOK_ENOTFOUND, "no endpoint with id %llu",
 		                                                (unsigned long long)id));
@@ -356,6 +381,7 @@ int flaghook_endpoint_stats_get(flaghook_client *c, uint64_t id, flaghook_endpoi
 	st.retried = ep->retried;
 	st.gave_up = ep->gave_up;
 	st.abandoned = ep->abandoned;
+	st.released = ep->released;
 	st.breaker_open = ep->breaker == FH_OPEN;
 	st.consecutive_failures = ep->consecutive_failures;
 	pthread_mutex_unlock(&c->engine_lock);

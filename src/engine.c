@@ -203,6 +203,9 @@ static int wait_for(flaghook_client *c, fh_job *j, int64_t now, int64_t delay_ms
 }
 
 static void run_job(void *arg);
+static void poll_store(flaghook_client *c);
+static bool poll_due(flaghook_client *c);
+static void admit(flaghook_client *c, fh_job **jobs, size_t n, bool emitted);
 static int64_t run_due_locked(flaghook_client *c, job_list *out);
 
 /* Sends a job through the executor to be finished without an attempt
@@ -264,15 +267,34 @@ static void submit_all(flaghook_client *c, job_list *l)
 
 /* ---- finishing ---- */
 
+/* A job's last attempt, for what ends it without one. */
+static void stored_attempt(const fh_job *j, fh_attempt *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->status = j->last_status;
+	out->errclass = j->last_errclass;
+	snprintf(out->error, sizeof(out->error), "%s", j->last_error ? j->last_error : "");
+}
+
+/* What shutdown leaves: a durable store keeps it for the next run. */
+static int left_outcome(const flaghook_client *c)
+{
+	return c->durable ? FLAGHOOK_OUTCOME_RELEASED : FLAGHOOK_OUTCOME_ABANDONED;
+}
+static void count_left(fh_endpoint *ep, int outcome)
+{
+	if (outcome == FLAGHOOK_OUTCOME_RELEASED)
+		ep->released++;
+	else
+		ep->abandoned++;
+}
+
 /* Reports a job the caller owns; NULL `at`: from its last attempt. */
 static void report(flaghook_client *c, fh_job *j, int outcome, const fh_attempt *at, bool attempt_cb)
 {
 	fh_attempt stored;
 	if (!at) {
-		memset(&stored, 0, sizeof(stored));
-		stored.status = j->last_status;
-		stored.errclass = j->last_errclass;
-		snprintf(stored.error, sizeof(stored.error), "%s", j->last_error ? j->last_error : "");
+		stored_attempt(j, &stored);
 		at = &stored;
 	}
 	flaghook_result res;
@@ -282,6 +304,25 @@ static void report(flaghook_client *c, fh_job *j, int outcome, const fh_attempt 
 		c->on_attempt(&res, c->user_data);
 	if (outcome != FLAGHOOK_OUTCOME_RETRY && c->on_result)
 		c->on_result(&res, c->user_data);
+}
+
+/* Records and reports the end of a job without an attempt. */
+static void finish_unattempted(flaghook_client *c, fh_job *j, int outcome)
+{
+	fh_attempt at;
+	stored_attempt(j, &at);
+	flaghook__record(c, &j->d, outcome, &at, 0, 0);
+	report(c, j, outcome, &at, false);
+}
+
+/* A FIFO delivery ended: its endpoint's next one is in the store, unheld
+ * until now (lock held). */
+static void fifo_next(flaghook_client *c, fh_endpoint *ep)
+{
+	if (ep->fifo && c->storage.claim) {
+		c->poll_soon = true;
+		pthread_cond_signal(&c->wake);
+	}
 }
 
 /* Takes every waiting job of a disabled endpoint off the books (lock held). */
@@ -325,9 +366,7 @@ static size_t report_gone(flaghook_client *c, job_list *gone, const char *why)
 		next = j->next;
 		flaghook__free(c->allocator, j->last_error);
 		j->last_error = flaghook__strdup(c->allocator, why);
-		c->storage.record(&j->d, FLAGHOOK_OUTCOME_GAVE_UP, j->last_status, j->last_errclass,
-		                  c->storage.user_data);
-		report(c, j, FLAGHOOK_OUTCOME_GAVE_UP, NULL, false);
+		finish_unattempted(c, j, FLAGHOOK_OUTCOME_GAVE_UP);
 		job_free(c, j);
 	}
 	return n;
@@ -416,15 +455,21 @@ static int failed_attempt(flaghook_client *c, fh_endpoint *ep, int64_t now, bool
 /* Puts a reported retry on the heap, or, if shutdown or disabling came
  * meanwhile, finishes it (recorded and reported here).  Returns the final
  * outcome, or FLAGHOOK_OUTCOME_RETRY when it is waiting. */
-static int publish_retry(flaghook_client *c, fh_job *j, int64_t wait_ms, job_list *submit)
+static int publish_retry(flaghook_client *c, fh_job *j, int64_t wait_ms, bool lost, job_list *submit)
 {
 	fh_endpoint *ep = j->ep;
 	int outcome = FLAGHOOK_OUTCOME_RETRY;
 	const char *why = NULL;
 	pthread_mutex_lock(&c->engine_lock);
-	if (atomic_load(&c->aborting)) {
-		outcome = FLAGHOOK_OUTCOME_ABANDONED;
-		ep->abandoned++;
+	if (lost) {
+		/* The store says another process holds it now (our lease ran out
+		 * while it was ours): that process finishes it. */
+		outcome = FLAGHOOK_OUTCOME_RELEASED;
+		why = "another process holds this delivery now";
+		ep->released++;
+	} else if (atomic_load(&c->aborting)) {
+		outcome = left_outcome(c);
+		count_left(ep, outcome);
 	} else if (!atomic_load(&ep->enabled)) {
 		outcome = FLAGHOOK_OUTCOME_GAVE_UP;
 		why = "endpoint disabled";
@@ -443,6 +488,7 @@ static int publish_retry(flaghook_client *c, fh_job *j, int64_t wait_ms, job_lis
 	if (outcome != FLAGHOOK_OUTCOME_RETRY) {
 		if (ep->fifo)
 			ep->fifo_busy = false;
+		fifo_next(c, ep);
 		all_unlink(c, j);
 		pump(c, ep, submit);
 	}
@@ -452,8 +498,11 @@ static int publish_retry(flaghook_client *c, fh_job *j, int64_t wait_ms, job_lis
 			flaghook__free(c->allocator, j->last_error);
 			j->last_error = flaghook__strdup(c->allocator, why);
 		}
-		c->storage.record(&j->d, outcome, j->last_status, j->last_errclass, c->storage.user_data);
-		report(c, j, outcome, NULL, false);
+		if (lost) {
+			report(c, j, outcome, NULL, false); /* not ours to record */
+		} else {
+			finish_unattempted(c, j, outcome);
+		}
 	}
 	return outcome;
 }
@@ -483,6 +532,7 @@ static void run_one(fh_job *j)
 	fh_endpoint *ep = j->ep;
 	flaghook_client *c = ep->client;
 	uint64_t ep_id = ep->id; /* ep may go with the job's reference */
+	bool fifo = ep->fifo;
 	fh_attempt at;
 	memset(&at, 0, sizeof(at));
 	bool refused = j->finish_reason != NULL;
@@ -566,8 +616,8 @@ static void run_one(fh_job *j)
 		outcome = FLAGHOOK_OUTCOME_RETRY;
 	} else {
 		if (abandon) {
-			outcome = FLAGHOOK_OUTCOME_ABANDONED;
-			ep->abandoned++;
+			outcome = left_outcome(c);
+			count_left(ep, outcome);
 		} else if (dec == FH_DELIVERED) {
 			outcome = FLAGHOOK_OUTCOME_DELIVERED;
 			ep->delivered++;
@@ -577,6 +627,7 @@ static void run_one(fh_job *j)
 		}
 		if (ep->fifo)
 			ep->fifo_busy = false;
+		fifo_next(c, ep);
 		all_unlink(c, j);
 	}
 	if (disabled)
@@ -584,17 +635,19 @@ static void run_one(fh_job *j)
 	pump(c, ep, &submit);
 	pthread_mutex_unlock(&c->engine_lock);
 
+	bool lost = false;
 	if (attempted) {
-		c->storage.record(&j->d, outcome, at.status, at.errclass, c->storage.user_data);
+		int64_t next_us = outcome == FLAGHOOK_OUTCOME_RETRY ? sat_add(flaghook__now_us(), ms_to_us(wait_ms)) : 0;
+		int rrc = flaghook__record(c, &j->d, outcome, &at, j->d.attempts, next_us);
+		lost = outcome == FLAGHOOK_OUTCOME_RETRY && rrc == FLAGHOOK_ESTATE;
 		report(c, j, outcome, &at, true);
 	} else {
-		c->storage.record(&j->d, outcome, j->last_status, j->last_errclass, c->storage.user_data);
-		report(c, j, outcome, NULL, false);
+		finish_unattempted(c, j, outcome);
 	}
 	if (response != stack_response)
 		flaghook__free(c->allocator, response);
 	if (outcome == FLAGHOOK_OUTCOME_RETRY)
-		outcome = publish_retry(c, j, wait_ms, &submit);
+		outcome = publish_retry(c, j, wait_ms, lost, &submit);
 	size_t finished = outcome != FLAGHOOK_OUTCOME_RETRY;
 	if (finished)
 		job_free(c, j);
@@ -615,6 +668,10 @@ static void run_one(fh_job *j)
 	c->running--;
 	pthread_cond_broadcast(&c->progress);
 	pthread_mutex_unlock(&c->engine_lock);
+	/* The endpoint's next FIFO delivery waits unheld in the store: fetch
+	 * it here rather than wait for a poll. */
+	if (fifo && finished)
+		poll_store(c);
 }
 
 /* ---- timers ---- */
@@ -710,6 +767,14 @@ static void *scheduler(void *arg)
 			pthread_mutex_lock(&c->engine_lock);
 			continue;
 		}
+		if (poll_due(c)) {
+			pthread_mutex_unlock(&c->engine_lock);
+			poll_store(c);
+			pthread_mutex_lock(&c->engine_lock);
+			continue;
+		}
+		if (c->durable && c->storage.claim && !c->closing && (next < 0 || c->next_poll < next))
+			next = c->next_poll;
 		if (next < 0) {
 			pthread_cond_wait(&c->wake, &c->engine_lock);
 		} else {
@@ -734,9 +799,16 @@ int flaghook_tick(flaghook_client *c, int64_t *next_ms)
 		return flaghook__client_fail(c, flaghook__error(FLAGHOOK_EINVAL,
 		                                                "flaghook_tick needs ASYNC mode with TICK timers"));
 	run_due(c);
+	pthread_mutex_lock(&c->engine_lock);
+	bool poll = poll_due(c);
+	pthread_mutex_unlock(&c->engine_lock);
+	if (poll)
+		poll_store(c);
 	/* The attempts it ran inline may have set new timers. */
 	pthread_mutex_lock(&c->engine_lock);
 	int64_t next = c->heap_len ? c->heap[0].due : -1;
+	if (c->durable && c->storage.claim && !c->closing && (next < 0 || c->next_poll < next))
+		next = c->next_poll;
 	pthread_mutex_unlock(&c->engine_lock);
 	if (next_ms) {
 		if (next < 0) {
@@ -750,6 +822,208 @@ int flaghook_tick(flaghook_client *c, int64_t *next_ms)
 }
 
 /* ---- accepting work ---- */
+
+/* Puts jobs that are stored and counted in `pending` into the engine:
+ * ready, waiting for their time, or, when shutdown came meanwhile, left
+ * (recorded here; reported when the host emitted them).  NULL entries are
+ * skipped. */
+static void admit(flaghook_client *c, fh_job **jobs, size_t n, bool emitted)
+{
+	job_list out = { 0 }, late = { 0 };
+	pthread_mutex_lock(&c->engine_lock);
+	int64_t now = flaghook__clock(c);
+	for (size_t i = 0; i < n; i++) {
+		fh_job *j = jobs[i];
+		if (!j)
+			continue;
+		if (atomic_load(&c->aborting)) {
+			/* Shutdown left everything while storage recorded these (an
+			 * emit from a callback): finish them here. */
+			count_left(j->ep, left_outcome(c));
+			list_add(&late, j);
+			continue;
+		}
+		j->all_next = c->all_jobs;
+		if (c->all_jobs)
+			c->all_jobs->all_prev = j;
+		c->all_jobs = j;
+		if (!atomic_load(&j->ep->enabled)) {
+			/* Disabled between routing and now. */
+			to_finish(c, j, "endpoint disabled", &out);
+			continue;
+		}
+		j->ep->queued++;
+		if (j->due > now && heap_push(c, (fh_timer){ j->due, j, NULL }) == 0) {
+			j->state = FH_JOB_WAITING; /* a resumed retry: its time is stored */
+			continue;
+		}
+		ready_append(j->ep, j);
+		pump(c, j->ep, &out);
+	}
+	pthread_mutex_unlock(&c->engine_lock);
+	size_t left = 0;
+	for (fh_job *j = late.head, *next; j; j = next, left++) {
+		next = j->next;
+		if (emitted) {
+			finish_unattempted(c, j, left_outcome(c));
+		} else {
+			fh_attempt at;
+			stored_attempt(j, &at);
+			flaghook__record(c, &j->d, left_outcome(c), &at, 0, 0);
+		}
+		job_free(c, j);
+	}
+	if (left) {
+		pthread_mutex_lock(&c->engine_lock);
+		c->pending -= left;
+		pthread_cond_broadcast(&c->progress);
+		pthread_mutex_unlock(&c->engine_lock);
+	}
+	submit_all(c, &out);
+}
+
+/* ---- claiming from the store ---- */
+
+#define CLAIM_BATCH 256
+
+typedef struct claim_ctx {
+	flaghook_client *c;
+	fh_job **jobs;
+	size_t n, cap;
+	int64_t now_wall, now_clock;
+} claim_ctx;
+
+/* The store hands one delivery over: copy it into a job.  0 takes it, 1
+ * leaves it (an endpoint this client does not have or has disabled), -1
+ * stops (out of memory). */
+static int take_claimed(const flaghook_delivery *d, void *arg)
+{
+	claim_ctx *x = arg;
+	flaghook_client *c = x->c;
+	if (!d || d->version < 1 || !d->event_id || strlen(d->event_id) >= sizeof(((fh_body *)0)->event_id) ||
+	    (!d->body && d->body_len))
+		return 1;
+	fh_endpoint *ep = flaghook__endpoint_find(c, d->endpoint_id);
+	if (!ep)
+		return 1;
+	if (!atomic_load(&ep->enabled)) {
+		flaghook__endpoint_release(c, ep);
+		return 1;
+	}
+	if (x->n == x->cap) {
+		size_t cap = x->cap ? x->cap * 2 : 16;
+		fh_job **grown = flaghook__realloc(c->allocator, x->jobs, cap * sizeof(*grown));
+		if (!grown) {
+			flaghook__endpoint_release(c, ep);
+			return -1;
+		}
+		x->jobs = grown;
+		x->cap = cap;
+	}
+	fh_body *b = flaghook__calloc(c->allocator, 1, sizeof(*b));
+	fh_job *j = flaghook__calloc(c->allocator, 1, sizeof(*j));
+	if (b)
+		b->buf.allocator = c->allocator;
+	if (!b || !j || flaghook__buf_reserve(&b->buf, d->body_len + 1, 0)) {
+		if (b)
+			flaghook_buf_free(&b->buf);
+		flaghook__free(c->allocator, b);
+		flaghook__free(c->allocator, j);
+		flaghook__endpoint_release(c, ep);
+		return -1;
+	}
+	if (d->body_len)
+		memcpy(b->buf.ptr, d->body, d->body_len);
+	b->buf.size = d->body_len;
+	b->buf.ptr[d->body_len] = '\0';
+	atomic_init(&b->refs, 1); /* the job's */
+	snprintf(b->event_id, sizeof(b->event_id), "%s", d->event_id);
+	b->event_type = d->event_type;
+	/* Times in the store are wall clock; the engine runs on the client's. */
+	int64_t age = x->now_wall > d->created_us ? x->now_wall - d->created_us : 0;
+	b->emit_us = x->now_clock - (age < x->now_clock ? age : 0);
+	j->ep = ep;
+	j->body = b;
+	j->d = *d;
+	j->d.version = FLAGHOOK_DELIVERY_VERSION;
+	j->d.body = b->buf.ptr;
+	j->d.event_id = b->event_id;
+	j->d.claimed = 1;
+	j->due = d->next_attempt_us > x->now_wall ? sat_add(x->now_clock, d->next_attempt_us - x->now_wall) : 0;
+	x->jobs[x->n++] = j;
+	return 0;
+}
+
+/* Asks the store for deliveries nobody holds and starts them.  One poll
+ * runs at a time; a request that comes during one makes it go again. */
+static void poll_store(flaghook_client *c)
+{
+	if (!c->storage.claim || c->mode != FLAGHOOK_MODE_ASYNC)
+		return;
+	pthread_mutex_lock(&c->engine_lock);
+	if (c->polling || c->closing) {
+		pthread_mutex_unlock(&c->engine_lock);
+		return;
+	}
+	c->polling = true;
+	for (;;) {
+		c->poll_soon = false;
+		c->next_poll = sat_add(flaghook__clock(c), ms_to_us(c->poll_interval_ms));
+		size_t room = c->pending < c->max_pending ? c->max_pending - c->pending : 0;
+		if (room > CLAIM_BATCH)
+			room = CLAIM_BATCH;
+		if (!room || c->closing)
+			break;
+		c->pending += room; /* held for what the claim brings, so emits cannot overfill */
+		pthread_mutex_unlock(&c->engine_lock);
+
+		claim_ctx x = { c, NULL, 0, 0, flaghook__now_us(), flaghook__clock(c) };
+		int rc = c->storage.claim(x.now_wall, ms_to_us(c->poll_interval_ms), room, take_claimed, &x,
+		                          c->storage.user_data);
+		if (rc) {
+			/* The store rolled the claim back: nothing is held. */
+			char detail[384];
+			snprintf(detail, sizeof(detail), "%s", flaghook_last_error());
+			flaghook__client_fail(c, flaghook__error(rc, "the store could not hand out deliveries: %s",
+			                                          detail[0] ? detail : flaghook_strerror(rc)));
+			for (size_t i = 0; i < x.n; i++)
+				job_free(c, x.jobs[i]);
+			x.n = 0;
+		}
+		pthread_mutex_lock(&c->engine_lock);
+		c->pending -= room - x.n;
+		pthread_cond_broadcast(&c->progress);
+		pthread_mutex_unlock(&c->engine_lock);
+		if (x.n)
+			admit(c, x.jobs, x.n, false);
+		flaghook__free(c->allocator, x.jobs);
+		pthread_mutex_lock(&c->engine_lock);
+		/* A full batch may mean more is waiting. */
+		if (rc || (!c->poll_soon && x.n < room))
+			break;
+	}
+	c->polling = false;
+	pthread_mutex_unlock(&c->engine_lock);
+}
+
+/* Whether a poll is due (lock held). */
+static bool poll_due(flaghook_client *c)
+{
+	/* Only a durable store gains deliveries behind the client's back (an
+	 * earlier run, another process); others are asked when told to. */
+	return c->storage.claim && !c->polling && !c->closing &&
+	       (c->poll_soon || (c->durable && flaghook__clock(c) >= c->next_poll));
+}
+
+void flaghook__engine_poll_soon(flaghook_client *c)
+{
+	if (!c->engine_started || c->mode != FLAGHOOK_MODE_ASYNC || !c->storage.claim)
+		return;
+	pthread_mutex_lock(&c->engine_lock);
+	c->poll_soon = true;
+	pthread_cond_signal(&c->wake);
+	pthread_mutex_unlock(&c->engine_lock);
+}
 
 int flaghook__engine_accept(flaghook_client *c, fh_job **jobs, size_t n)
 {
@@ -784,75 +1058,79 @@ int flaghook__engine_accept(flaghook_client *c, fh_job **jobs, size_t n)
 	c->pending += n;
 	pthread_mutex_unlock(&c->engine_lock);
 
-	/* The outbox records them before anything is sent. */
+	/* The outbox records them before anything is sent; it names them. */
 	flaghook_delivery stack[16];
 	flaghook_delivery *ds = n <= 16 ? stack : flaghook__calloc(c->allocator, n, sizeof(*ds));
-	int rc = ds ? 0 : FLAGHOOK_ENOMEM;
+	int rc = ds ? 0 : flaghook__error(FLAGHOOK_ENOMEM, "out of memory");
 	if (ds) {
 		for (size_t i = 0; i < n; i++)
 			ds[i] = jobs[i]->d;
-		rc = c->storage.put(ds, n, c->storage.user_data);
-		if (ds != stack)
-			flaghook__free(c->allocator, ds);
+		rc = flaghook__storage_put(c, ds, n);
 	}
 	if (rc) {
+		if (ds != stack)
+			flaghook__free(c->allocator, ds);
 		pthread_mutex_lock(&c->engine_lock);
 		c->pending -= n;
 		pthread_cond_broadcast(&c->progress);
 		pthread_mutex_unlock(&c->engine_lock);
-		return flaghook__error(rc == FLAGHOOK_ENOMEM ? FLAGHOOK_ENOMEM : FLAGHOOK_ESTORAGE,
-		                       "storage put failed, nothing queued: %s", flaghook_strerror(rc));
+		return rc;
 	}
-
-	job_list out = { 0 }, late = { 0 };
-	pthread_mutex_lock(&c->engine_lock);
+	/* What the store keeps unheld (FIFO deliveries) comes back through
+	 * claim, an endpoint's oldest first, so order holds across restarts
+	 * and processes. */
+	size_t unheld = 0;
 	for (size_t i = 0; i < n; i++) {
-		fh_job *j = jobs[i];
-		if (atomic_load(&c->aborting)) {
-			/* Shutdown abandoned everything while storage recorded these
-			 * (an emit from a callback): abandon and report them here. */
-			j->ep->abandoned++;
-			list_add(&late, j);
-			continue;
+		jobs[i]->d.id = ds[i].id;
+		if (!ds[i].claimed) {
+			job_free(c, jobs[i]);
+			jobs[i] = NULL;
+			unheld++;
 		}
-		j->all_next = c->all_jobs;
-		if (c->all_jobs)
-			c->all_jobs->all_prev = j;
-		c->all_jobs = j;
-		if (!atomic_load(&j->ep->enabled)) {
-			/* Disabled between routing and now. */
-			to_finish(c, j, "endpoint disabled", &out);
-			continue;
-		}
-		j->ep->queued++;
-		ready_append(j->ep, j);
-		pump(c, j->ep, &out);
 	}
-	pthread_mutex_unlock(&c->engine_lock);
-	size_t abandoned = 0;
-	for (fh_job *j = late.head, *next; j; j = next, abandoned++) {
-		next = j->next;
-		c->storage.record(&j->d, FLAGHOOK_OUTCOME_ABANDONED, 0, 0, c->storage.user_data);
-		report(c, j, FLAGHOOK_OUTCOME_ABANDONED, NULL, false);
-		job_free(c, j);
-	}
-	if (abandoned) {
+	if (ds != stack)
+		flaghook__free(c->allocator, ds);
+	if (unheld) {
 		pthread_mutex_lock(&c->engine_lock);
-		c->pending -= abandoned;
+		c->pending -= unheld;
+		c->poll_soon = true;
 		pthread_cond_broadcast(&c->progress);
 		pthread_mutex_unlock(&c->engine_lock);
 	}
-	submit_all(c, &out);
+	admit(c, jobs, n, true);
+	if (unheld)
+		poll_store(c);
 	return 0;
 }
 
 /* Waits (lock not held) until nothing is pending or the monotonic deadline
  * passes; in TICK mode it runs the timers itself, since the host's thread
- * is the one waiting.  Returns what is still pending. */
-static size_t drain(flaghook_client *c, int64_t deadline_us)
+ * is the one waiting.  With `whole_store` it also waits until the store
+ * has nothing pending (what waits there unheld: FIFO successors, re-queued
+ * deliveries, a shared store's other work).  Returns what is still
+ * pending. */
+static size_t drain(flaghook_client *c, int64_t deadline_us, bool whole_store)
 {
+	whole_store = whole_store && c->storage.claim && c->storage.pending;
+	uint64_t stored = 0;
 	pthread_mutex_lock(&c->engine_lock);
-	while (c->pending) {
+	for (;;) {
+		stored = 0;
+		if (!c->pending) {
+			if (!whole_store)
+				break;
+			pthread_mutex_unlock(&c->engine_lock);
+			int rc = c->storage.pending(&stored, c->storage.user_data);
+			pthread_mutex_lock(&c->engine_lock);
+			if (rc)
+				stored = 0; /* cannot tell: what this client holds is done */
+			if (c->pending)
+				continue; /* a poll started meanwhile */
+			if (!stored)
+				break;
+			c->poll_soon = true;
+			pthread_cond_signal(&c->wake);
+		}
 		int64_t left = deadline_us - flaghook__mono_us();
 		if (left <= 0)
 			break;
@@ -860,9 +1138,14 @@ static size_t drain(flaghook_client *c, int64_t deadline_us)
 			pthread_mutex_unlock(&c->engine_lock);
 			run_due(c);
 			pthread_mutex_lock(&c->engine_lock);
-			if (!c->pending)
-				break;
+			bool poll = poll_due(c);
+			pthread_mutex_unlock(&c->engine_lock);
+			if (poll)
+				poll_store(c);
+			pthread_mutex_lock(&c->engine_lock);
 			left = left > 10000 ? 10000 : left;
+		} else if (stored) {
+			left = left > 20000 ? 20000 : left; /* the store has no condition to wait on */
 		}
 		struct timespec ts;
 		deadline_in(&ts, left);
@@ -870,7 +1153,7 @@ static size_t drain(flaghook_client *c, int64_t deadline_us)
 		if (rc && rc != ETIMEDOUT)
 			break;
 	}
-	size_t pending = c->pending;
+	size_t pending = c->pending ? c->pending : (size_t)stored;
 	pthread_mutex_unlock(&c->engine_lock);
 	return pending;
 }
@@ -882,7 +1165,7 @@ int flaghook_flush(flaghook_client *c, int64_t timeout_ms)
 		return flaghook__error(FLAGHOOK_EINVAL, "client is NULL or timeout_ms negative");
 	if (c->mode != FLAGHOOK_MODE_ASYNC)
 		return 0;
-	size_t left = drain(c, sat_add(flaghook__mono_us(), ms_to_us(timeout_ms)));
+	size_t left = drain(c, sat_add(flaghook__mono_us(), ms_to_us(timeout_ms)), true);
 	if (left)
 		return flaghook__client_fail(c, flaghook__error(FLAGHOOK_ETIMEOUT, "%zu deliveries still pending", left));
 	return 0;
@@ -928,7 +1211,7 @@ void flaghook__engine_stop(flaghook_client *c)
 		c->closing = true;
 		pthread_cond_broadcast(&c->progress);
 		pthread_mutex_unlock(&c->engine_lock);
-		drain(c, sat_add(flaghook__mono_us(), ms_to_us(c->shutdown_timeout_ms)));
+		drain(c, sat_add(flaghook__mono_us(), ms_to_us(c->shutdown_timeout_ms)), false);
 		pthread_mutex_lock(&c->engine_lock);
 		atomic_store(&c->aborting, 1);
 		/* Everything not running now is abandoned. */
@@ -944,7 +1227,7 @@ void flaghook__engine_stop(flaghook_client *c)
 				continue;
 			j->ep->ready_head = j->ep->ready_tail = NULL;
 			j->ep->queued--;
-			j->ep->abandoned++;
+			count_left(j->ep, left_outcome(c));
 			all_unlink(c, j);
 			list_add(&gone, j);
 		}
@@ -952,9 +1235,7 @@ void flaghook__engine_stop(flaghook_client *c)
 		size_t n = 0;
 		for (fh_job *j = gone.head, *next; j; j = next, n++) {
 			next = j->next;
-			c->storage.record(&j->d, FLAGHOOK_OUTCOME_ABANDONED, j->last_status, j->last_errclass,
-			                  c->storage.user_data);
-			report(c, j, FLAGHOOK_OUTCOME_ABANDONED, NULL, false);
+			finish_unattempted(c, j, left_outcome(c));
 			job_free(c, j);
 		}
 		/* Attempts in flight see `aborting` and stop; wait for them. */

@@ -27,6 +27,7 @@ const char *flaghook_strerror(int code)
 	case FLAGHOOK_EEVENT: return "invalid event";
 	case FLAGHOOK_ETIMEOUT: return "timed out";
 	case FLAGHOOK_ESYSTEM: return "system error";
+	case FLAGHOOK_ENOTSUP: return "not supported by the plug-in";
 	default: return "unknown error";
 	}
 }
@@ -34,6 +35,12 @@ const char *flaghook_strerror(int code)
 const char *flaghook_last_error(void)
 {
 	return last_error;
+}
+
+int flaghook_error_set(int code, const char *detail)
+{
+	snprintf(last_error, sizeof(last_error), "%s", detail ? detail : "");
+	return code;
 }
 
 static int verror(int code, const char *fmt, va_list ap)

@@ -94,6 +94,7 @@ struct rt {
 	uint64_t *slots;             /* (event id, endpoint id) -> delivery id */
 	size_t nslots;
 	uint64_t max_id;
+	uint64_t next_id;           /* ids this store assigned */
 	int anomalies;               /* things that must never happen */
 	char note[256];              /* the first of them */
 	int puts, results, attempts, disabled_cbs;
@@ -174,12 +175,14 @@ static int ep_index(const char *url)
 	return k >= 0 && k < MAX_EPS ? k : 0;
 }
 
-static int st_put(const flaghook_delivery *ds, size_t n, void *ud)
+static int st_put(flaghook_delivery *ds, size_t n, void *ud)
 {
 	rt *t = ud;
 	pthread_mutex_lock(&t->lock);
 	for (size_t i = 0; i < n; i++) {
-		const flaghook_delivery *d = &ds[i];
+		flaghook_delivery *d = &ds[i];
+		d->id = ++t->next_id; /* the store names deliveries */
+		d->claimed = 1;
 		if (!d->id || d->id >= t->cap) {
 			anomaly_locked(t, "delivery id %llu outside the ledger", (unsigned long long)d->id);
 			continue;
@@ -210,9 +213,9 @@ static int st_put(const flaghook_delivery *ds, size_t n, void *ud)
 
 /* A record counts when it completes: a store that was still writing RETRY
  * when the final outcome was written would end up saying RETRY. */
-static int st_record(const flaghook_delivery *d, int outcome, int32_t status, int32_t errclass, void *ud)
+static int st_record(const flaghook_delivery *d, const flaghook_attempt *a, void *ud)
 {
-	(void)status; (void)errclass;
+	int outcome = a->outcome;
 	rt *t = ud;
 	uint64_t id = d->id; /* read now: the delivery is the library's */
 	if (outcome == FLAGHOOK_OUTCOME_RETRY && t->retry_record_sleep_ms) {
@@ -1069,10 +1072,16 @@ static int route_send(const flaghook_request *rq, flaghook_response *rs, void *u
 	return 0;
 }
 
-static int null_put(const flaghook_delivery *d, size_t n, void *ud) { (void)d; (void)n; (void)ud; return 0; }
-static int null_record(const flaghook_delivery *d, int o, int32_t s, int32_t e, void *ud)
+static int null_put(flaghook_delivery *d, size_t n, void *ud)
 {
-	(void)d; (void)o; (void)s; (void)e; (void)ud;
+	(void)ud;
+	for (size_t i = 0; i < n; i++)
+		d[i].id = i + 1, d[i].claimed = 1;
+	return 0;
+}
+static int null_record(const flaghook_delivery *d, const flaghook_attempt *a, void *ud)
+{
+	(void)d; (void)a; (void)ud;
 	return 0;
 }
 
