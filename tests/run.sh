@@ -1,7 +1,32 @@
 #!/bin/sh
 # Runs each test program, shows its output, and ends with one summary line
 # "check: N passed, N failed" counted from cmocka's own totals.
+#
+# The PostgreSQL tests need a server: unless FLAGHOOK_PG is already set (to
+# a conninfo, or to "" to skip them), this starts a throwaway one with
+# tests/support/pg.sh in $FLAGHOOK_BUILD/pg, exports its conninfo as
+# FLAGHOOK_PG, and stops it when the run ends, however it ends.
 passed=0; failed=0; broken=""
+
+if [ -z "${FLAGHOOK_PG+set}" ]; then
+  pgdir=${FLAGHOOK_BUILD:-build}/pg
+  pgsh=$(dirname "$0")/support/pg.sh
+  pgerr=$(mktemp) || exit 1
+  if conninfo=$(sh "$pgsh" start "$pgdir" 2>"$pgerr"); then
+    rm -f "$pgerr"
+    export FLAGHOOK_PG="$conninfo"
+    trap 'sh "$pgsh" stop "$pgdir" >/dev/null 2>&1' EXIT
+    # dash runs the EXIT trap on a signal only when the signal is trapped.
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    trap 'exit 129' HUP
+  else
+    reason=$(sed -n 's/^pg\.sh: //p' "$pgerr" | tail -n 1)
+    rm -f "$pgerr"
+    echo "run: no PostgreSQL server could be started (${reason:-pg.sh failed without saying why}); PostgreSQL tests will skip"
+  fi
+fi
+
 for t in "$@"; do
   name=$(basename "$t")
   out=$("$t" 2>&1); rc=$?
