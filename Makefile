@@ -48,16 +48,22 @@ SHARED_REAL := $(BUILD)/libflaghook.so.$(VERSION)
 SHARED_SO   := $(BUILD)/libflaghook.so.$(SOMAJOR)
 SHARED      := $(BUILD)/libflaghook.so
 CMD         := $(BUILD)/flaghook
+STORES      := sqlite pg
+STORE_LIBS  := $(foreach s,$(STORES),$(BUILD)/libflaghook-$(s).a $(BUILD)/libflaghook-$(s).so)
+STORE_STATIC := $(BUILD)/libflaghook-sqlite.a $(BUILD)/libflaghook-pg.a
+STORE_LINK  := $(STORE_STATIC) -lsqlite3 $$(pkg-config --libs libpq)
 
 # Debian packages this project builds and tests with.
-DEB_BUILD   := gcc make pkg-config libcurl4-openssl-dev libmbedtls-dev libcjson-dev
-DEB_TEST    := libcmocka-dev libmicrohttpd-dev python3 openssl curl binutils g++ man-db
+DEB_BUILD   := gcc make pkg-config libcurl4-openssl-dev libmbedtls-dev libcjson-dev \
+               libsqlite3-dev libpq-dev
+DEB_TEST    := libcmocka-dev libmicrohttpd-dev python3 openssl curl binutils g++ man-db \
+               postgresql sqlite3
 DEB_ALL     := $(DEB_BUILD) $(DEB_TEST)
 
 .PHONY: all lib check demo deps install uninstall installcheck bench fuzz clean examples header-test symbols-test
 
-all: $(STATIC) $(SHARED) $(CMD)
-lib: $(STATIC) $(SHARED)
+all: $(STATIC) $(SHARED) $(STORE_LIBS) $(CMD)
+lib: $(STATIC) $(SHARED) $(STORE_LIBS)
 
 # ---- dependencies -------------------------------------------------------
 # Installs what is missing when it can (root, or sudo without a password);
@@ -95,9 +101,42 @@ $(SHARED_SO): $(SHARED_REAL)
 $(SHARED): $(SHARED_SO)
 	ln -sf libflaghook.so.$(SOMAJOR) $@
 
+# ---- the optional stores: libflaghook-sqlite and libflaghook-pg -------------
+# Each is its own small library over the core, so the core needs neither
+# SQLite nor libpq.  Their only link to the core is the public API.
+STORE_HDRS  := include/flaghook.h include/flaghook_sqlite.h include/flaghook_pg.h
+SQLITE_LIBS := -lsqlite3 -pthread
+PG_LIBS     := $$(pkg-config --libs libpq) -pthread
+PG_CFLAGS   := $$(pkg-config --cflags libpq)
+
+$(BUILD)/obj/stores:
+	@mkdir -p $@
+$(BUILD)/obj/stores/storage_sqlite.o: src/stores/storage_sqlite.c $(wildcard src/stores/*.h) $(STORE_HDRS) | $(BUILD)/obj/stores
+	$(CC) $(LIB_CFLAGS) -c $< -o $@
+$(BUILD)/obj/stores/storage_pg.o: src/stores/storage_pg.c $(wildcard src/stores/*.h) $(STORE_HDRS) | $(BUILD)/obj/stores
+	$(CC) $(LIB_CFLAGS) $(PG_CFLAGS) -c $< -o $@
+
+$(BUILD)/libflaghook-sqlite.a: $(BUILD)/obj/stores/storage_sqlite.o
+	rm -f $@
+	$(AR) rcs $@ $^
+$(BUILD)/libflaghook-pg.a: $(BUILD)/obj/stores/storage_pg.o
+	rm -f $@
+	$(AR) rcs $@ $^
+$(BUILD)/libflaghook-sqlite.so.$(VERSION): $(BUILD)/obj/stores/storage_sqlite.o $(SHARED)
+	$(CC) -shared -Wl,-soname,libflaghook-sqlite.so.$(SOMAJOR) -Wl,--no-undefined $(FH_LDFLAGS) -o $@ $< \
+	    -L$(BUILD) -lflaghook $(SQLITE_LIBS)
+$(BUILD)/libflaghook-pg.so.$(VERSION): $(BUILD)/obj/stores/storage_pg.o $(SHARED)
+	$(CC) -shared -Wl,-soname,libflaghook-pg.so.$(SOMAJOR) -Wl,--no-undefined $(FH_LDFLAGS) -o $@ $< \
+	    -L$(BUILD) -lflaghook $(PG_LIBS)
+$(BUILD)/libflaghook-%.so.$(SOMAJOR): $(BUILD)/libflaghook-%.so.$(VERSION)
+	ln -sf libflaghook-$*.so.$(VERSION) $@
+$(BUILD)/libflaghook-%.so: $(BUILD)/libflaghook-%.so.$(SOMAJOR)
+	ln -sf libflaghook-$*.so.$(SOMAJOR) $@
+
+
 # ---- the command ------------------------------------------------------------
-$(CMD): src/cmd/flaghook.c src/cmd/sample.c src/cmd/sample.h $(STATIC) include/flaghook.h
-	$(CC) $(FH_CFLAGS) -Isrc/cmd src/cmd/flaghook.c src/cmd/sample.c -o $@ $(FH_LDFLAGS) $(STATIC) $(LIB_LIBS)
+$(CMD): $(wildcard src/cmd/*.c src/cmd/*.h) $(STATIC) $(STORE_STATIC) $(STORE_HDRS)
+	$(CC) $(FH_CFLAGS) -Isrc/cmd $(filter %.c,$^) -o $@ $(FH_LDFLAGS) $(STORE_LINK) $(STATIC) $(LIB_LIBS)
 
 # ---- examples -------------------------------------------------------------------
 EX_FLAGS := $(FH_CFLAGS) $(FH_LDFLAGS)
@@ -107,7 +146,10 @@ $(BUILD)/examples/flag_server: examples/flag_server.c $(STATIC) include/flaghook
 $(BUILD)/examples/receiver: examples/receiver.c $(STATIC) include/flaghook.h | $(BUILD)/examples
 	$(CC) $(EX_FLAGS) $$(pkg-config --cflags libmicrohttpd) $< -o $@ $(STATIC) $(LIB_LIBS) $$(pkg-config --libs libmicrohttpd)
 
-examples: $(BUILD)/examples/flag_server $(BUILD)/examples/receiver
+$(BUILD)/examples/outbox_server: examples/outbox_server.c $(STATIC) $(BUILD)/libflaghook-sqlite.a $(STORE_HDRS) | $(BUILD)/examples
+	$(CC) $(EX_FLAGS) $< -o $@ $(BUILD)/libflaghook-sqlite.a $(STATIC) $(SQLITE_LIBS) $(LIB_LIBS)
+
+examples: $(BUILD)/examples/flag_server $(BUILD)/examples/receiver $(BUILD)/examples/outbox_server
 
 demo: deps
 	@$(MAKE) --no-print-directory all examples
@@ -115,28 +157,32 @@ demo: deps
 
 # ---- tests ------------------------------------------------------------------------
 VECTORS     ?= $(firstword $(wildcard ../shared/vectors) tests/vectors)
-TEST_NAMES  := test_json test_sign test_render test_differential test_deliver test_async test_races test_alloc test_cli
+TEST_NAMES  := test_json test_sign test_render test_differential test_deliver test_async test_races test_alloc test_cli \
+               test_store_memory test_sqlite test_pg test_durable test_crash
 TEST_BINS   := $(TEST_NAMES:%=$(BUILD)/tests/%)
-TEST_SUPPORT := tests/support/httpd.c tests/support/vectors.c tests/support/sample_events.c
-TEST_CFLAGS := $(FH_CFLAGS) -Isrc -Itests/support -Isrc/cmd
-TEST_LIBS   := $(STATIC) $(LIB_LIBS) -lcmocka -lcjson -lmbedtls -lmbedx509 -lmbedcrypto -lm
+TEST_SUPPORT := tests/support/httpd.c tests/support/vectors.c tests/support/sample_events.c tests/support/store_suite.c
+TEST_CFLAGS := $(FH_CFLAGS) -Isrc -Itests/support -Isrc/cmd $(PG_CFLAGS)
+TEST_LIBS   := $(STORE_LINK) $(STATIC) $(LIB_LIBS) -lcmocka -lcjson -lmbedtls -lmbedx509 -lmbedcrypto -lm
 
-$(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT) $(wildcard tests/support/*.h) src/internal.h src/client.h src/policy.h src/cmd/sample.c src/cmd/sample.h $(STATIC) | $(BUILD)/tests
+$(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT) $(wildcard tests/support/*.h) src/internal.h src/client.h src/policy.h src/cmd/sample.c src/cmd/sample.h $(STATIC) $(STORE_STATIC) $(STORE_HDRS) | $(BUILD)/tests
 	$(CC) $(TEST_CFLAGS) $< $(TEST_SUPPORT) src/cmd/sample.c -o $@ $(FH_LDFLAGS) $(TEST_LIBS)
 
 header-test: | $(BUILD)/tests
-	@printf '#include "flaghook.h"\nint main(void) { return flaghook_version() == 0; }\n' > $(BUILD)/tests/header.c
+	@printf '#include "flaghook.h"\n#include "flaghook_sqlite.h"\n#include "flaghook_pg.h"\nint main(void) { return flaghook_version() == 0; }\n' > $(BUILD)/tests/header.c
 	$(CC) -std=c99 -Wall -Wextra -pedantic -Werror -Iinclude -c $(BUILD)/tests/header.c -o $(BUILD)/tests/header_c.o
 	@cp $(BUILD)/tests/header.c $(BUILD)/tests/header.cpp
 	$${CXX:-g++} -std=c++11 -Wall -Wextra -pedantic -Werror -Iinclude -c $(BUILD)/tests/header.cpp -o $(BUILD)/tests/header_cpp.o
-	@echo "header-test: flaghook.h compiles as C99 and C++11 with -pedantic -Werror"
+	@echo "header-test: flaghook.h, flaghook_sqlite.h and flaghook_pg.h compile as C99 and C++11 with -pedantic -Werror"
 
 # The shared library exports flaghook_* and nothing else.
-symbols-test: $(SHARED_REAL)
-	@bad=$$(nm -D --defined-only $(SHARED_REAL) | awk '{print $$3}' | grep -v '^flaghook_' | grep -v '^_' || true); \
-	if [ -n "$$bad" ]; then echo "symbols-test: exported beyond flaghook_*: $$bad"; exit 1; fi; \
-	n=$$(nm -D --defined-only $(SHARED_REAL) | grep -c ' T flaghook_'); \
-	echo "symbols-test: $$n functions exported, all flaghook_*"
+SYM_LIBS := $(SHARED_REAL) $(BUILD)/libflaghook-sqlite.so.$(VERSION) $(BUILD)/libflaghook-pg.so.$(VERSION)
+symbols-test: $(SYM_LIBS)
+	@for lib in $(SYM_LIBS); do \
+	  bad=$$(nm -D --defined-only $$lib | awk '{print $$3}' | grep -v '^flaghook_' | grep -v '^_' || true); \
+	  if [ -n "$$bad" ]; then echo "symbols-test: $$lib exports beyond flaghook_*: $$bad"; exit 1; fi; \
+	  n=$$(nm -D --defined-only $$lib | grep -c ' T flaghook_'); \
+	  echo "symbols-test: $${lib##*/}: $$n functions exported, all flaghook_*"; \
+	done
 
 # The test server's own checks run first: the other tests stand on it.
 $(BUILD)/tests/httpd_selftest: tests/support/httpd_selftest.c tests/support/httpd.c tests/support/httpd.h | $(BUILD)/tests
@@ -175,19 +221,27 @@ MAN3 := $(wildcard man/man3/*.3)
 MAN7 := $(wildcard man/man7/*.7)
 MAN1 := $(wildcard man/man1/*.1)
 
-$(BUILD)/flaghook.pc: pkgconfig/flaghook.pc.in Makefile | $(BUILD)/obj
+$(BUILD)/%.pc: pkgconfig/%.pc.in Makefile | $(BUILD)/obj
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 	    -e 's|@VERSION@|$(VERSION)|' $< > $@
 
-install: all $(BUILD)/flaghook.pc
+PC_FILES := $(BUILD)/flaghook.pc $(BUILD)/flaghook-sqlite.pc $(BUILD)/flaghook-pg.pc
+
+install: all $(PC_FILES)
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR) \
 	    $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7
-	install -m 644 include/flaghook.h $(DESTDIR)$(INCLUDEDIR)/flaghook.h
+	install -m 644 include/flaghook.h include/flaghook_sqlite.h include/flaghook_pg.h $(DESTDIR)$(INCLUDEDIR)/
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/libflaghook.a
 	install -m 755 $(SHARED_REAL) $(DESTDIR)$(LIBDIR)/libflaghook.so.$(VERSION)
 	ln -sf libflaghook.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libflaghook.so.$(SOMAJOR)
 	ln -sf libflaghook.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libflaghook.so
-	install -m 644 $(BUILD)/flaghook.pc $(DESTDIR)$(PKGCONFIGDIR)/flaghook.pc
+	for s in $(STORES); do \
+	  install -m 644 $(BUILD)/libflaghook-$$s.a $(DESTDIR)$(LIBDIR)/ && \
+	  install -m 755 $(BUILD)/libflaghook-$$s.so.$(VERSION) $(DESTDIR)$(LIBDIR)/ && \
+	  ln -sf libflaghook-$$s.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libflaghook-$$s.so.$(SOMAJOR) && \
+	  ln -sf libflaghook-$$s.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libflaghook-$$s.so || exit 1; \
+	done
+	install -m 644 $(PC_FILES) $(DESTDIR)$(PKGCONFIGDIR)/
 	install -m 755 $(CMD) $(DESTDIR)$(BINDIR)/flaghook
 	install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 $(MAN3) $(DESTDIR)$(MANDIR)/man3/
@@ -197,6 +251,12 @@ installcheck: all
 	@sh tests/install-check.sh $(BUILD)
 
 uninstall:
+	for s in $(STORES); do \
+	  rm -f $(DESTDIR)$(LIBDIR)/libflaghook-$$s.a $(DESTDIR)$(LIBDIR)/libflaghook-$$s.so.$(VERSION) \
+	    $(DESTDIR)$(LIBDIR)/libflaghook-$$s.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libflaghook-$$s.so \
+	    $(DESTDIR)$(PKGCONFIGDIR)/flaghook-$$s.pc; \
+	done
+	rm -f $(DESTDIR)$(INCLUDEDIR)/flaghook_sqlite.h $(DESTDIR)$(INCLUDEDIR)/flaghook_pg.h
 	rm -f $(DESTDIR)$(INCLUDEDIR)/flaghook.h $(DESTDIR)$(LIBDIR)/libflaghook.a \
 	    $(DESTDIR)$(LIBDIR)/libflaghook.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libflaghook.so.$(SOMAJOR) \
 	    $(DESTDIR)$(LIBDIR)/libflaghook.so $(DESTDIR)$(PKGCONFIGDIR)/flaghook.pc $(DESTDIR)$(BINDIR)/flaghook
