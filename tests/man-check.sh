@@ -1,45 +1,55 @@
 #!/bin/sh
 # Checks the manual, from the repository root:
-#  1. every function declared FLAGHOOK_EXTERN in include/flaghook.h has a
-#     page man/man3/<name>.3 (a .so link counts);
+#  1. every function declared FLAGHOOK_EXTERN in include/flaghook.h,
+#     include/flaghook_sqlite.h and include/flaghook_pg.h has a page
+#     man/man3/<name>.3 (a .so link counts);
 #  2. every page under man/ renders without a single warning, with
 #     `man --warnings -M man -l` or, without man, `groff -ww -man -Tutf8`.
 # Ends with one summary line "man-check: ..." and exits non-zero on any
 # problem.  Without man and groff the rendering is skipped (exit 0 when
 # check 1 passes).
-header=include/flaghook.h
+headers="include/flaghook.h include/flaghook_sqlite.h include/flaghook_pg.h"
 problems=0
 
-if [ ! -f "$header" ] || [ ! -d man ]; then
-  echo "man-check: run from the repository root ($header and man/ not found)"
+if [ ! -f include/flaghook.h ] || [ ! -d man ]; then
+  echo "man-check: run from the repository root (include/flaghook.h and man/ not found)"
   exit 1
 fi
 
 # 1. Function names: the identifier before the first "(" of every declaration
 # that starts with FLAGHOOK_EXTERN, even when it spans lines.
-functions=$(awk '
-  /^[ \t]*FLAGHOOK_EXTERN[ \t]/ { decl = ""; inside = 1 }
-  inside { decl = decl " " $0
-         if (index(decl, "(")) {
-           sub(/\(.*/, "", decl)
-           n = split(decl, w, /[^A-Za-z0-9_]+/)
-           while (n > 0 && w[n] == "") n--
-           if (n > 0) print w[n]
-           inside = 0
-         } }' "$header")
 nfunctions=0
 nmissing=0
-for f in $functions; do
-  nfunctions=$((nfunctions + 1))
-  if [ ! -f "man/man3/$f.3" ]; then
-    nmissing=$((nmissing + 1))
-    echo "man-check: $f is declared in $header but man/man3/$f.3 does not exist"
+for header in $headers; do
+  if [ ! -f "$header" ]; then
+    echo "man-check: $header does not exist"
+    problems=$((problems + 1))
+    continue
+  fi
+  functions=$(awk '
+    /^[ \t]*FLAGHOOK_EXTERN[ \t]/ { decl = ""; inside = 1 }
+    inside { decl = decl " " $0
+           if (index(decl, "(")) {
+             sub(/\(.*/, "", decl)
+             n = split(decl, w, /[^A-Za-z0-9_]+/)
+             while (n > 0 && w[n] == "") n--
+             if (n > 0) print w[n]
+             inside = 0
+           } }' "$header")
+  found=0
+  for f in $functions; do
+    found=$((found + 1))
+    nfunctions=$((nfunctions + 1))
+    if [ ! -f "man/man3/$f.3" ]; then
+      nmissing=$((nmissing + 1))
+      echo "man-check: $f is declared in $header but man/man3/$f.3 does not exist"
+    fi
+  done
+  if [ "$found" -eq 0 ]; then
+    echo "man-check: found no FLAGHOOK_EXTERN functions in $header"
+    problems=$((problems + 1))
   fi
 done
-if [ "$nfunctions" -eq 0 ]; then
-  echo "man-check: found no FLAGHOOK_EXTERN functions in $header"
-  problems=$((problems + 1))
-fi
 problems=$((problems + nmissing))
 if [ "$nmissing" -eq 0 ]; then
   part1="$nfunctions functions, every one has a page"

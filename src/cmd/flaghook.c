@@ -1,10 +1,12 @@
 /*
- * flaghook(1): sign and verify bodies, and send Flagsmith's test webhook.
- * Secrets come from --secret, --secret-file or FLAGHOOK_SECRET and are
- * never printed.
+ * flaghook(1): sign and verify bodies, send Flagsmith's test webhook, and
+ * inspect and replay an outbox (store.c).  Secrets come from --secret,
+ * --secret-file or FLAGHOOK_SECRET, a PostgreSQL conninfo from --pg or
+ * FLAGHOOK_PG_CONNINFO; none is ever printed.
  */
 #include "flaghook.h"
 #include "sample.h"
+#include "store.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -15,13 +17,22 @@
 #define EXIT_USAGE 2
 #define MAX_INPUT (256u * 1024 * 1024)
 
-static const char usage[] =
+static const char usage_head[] =
 	"usage: flaghook sign   [--secret S | --secret-file PATH] [FILE]\n"
 	"       flaghook verify [--secret S | --secret-file PATH] --signature HEX [FILE]\n"
 	"       flaghook test URL [--secret S | --secret-file PATH]\n"
-	"                     [--scope environment|organisation] [--timeout SECONDS] [--ca-file PATH]\n"
+	"                     [--scope environment|organisation] [--timeout SECONDS] [--ca-file PATH]\n";
+static const char usage_tail[] =
 	"       flaghook --version | --help\n"
-	"The secret may also come from the environment variable FLAGHOOK_SECRET.\n";
+	"The secret may also come from the environment variable FLAGHOOK_SECRET.\n"
+	"Exit status: 0 success, 1 failure (a mismatch, a failed test, a store error), 2 usage.\n";
+
+static void print_usage(FILE *f)
+{
+	fputs(usage_head, f);
+	fputs(fh_store_usage, f);
+	fputs(usage_tail, f);
+}
 
 typedef struct args {
 	const char *secret;
@@ -36,7 +47,8 @@ typedef struct args {
 
 static int fail_usage(const char *what)
 {
-	fprintf(stderr, "flaghook: %s\n%s", what, usage);
+	fprintf(stderr, "flaghook: %s\n", what);
+	print_usage(stderr);
 	return EXIT_USAGE;
 }
 
@@ -242,9 +254,11 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		fputs(usage, stdout);
+		print_usage(stdout);
 		return 0;
 	}
+	if (fh_store_is_command(argv[1]))
+		return fh_store_main(argc, argv);
 	args a = { 0 };
 	int rc = parse(argc, argv, 2, &a);
 	if (!rc) {
