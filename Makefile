@@ -49,7 +49,7 @@ SHARED_SO   := $(BUILD)/libflaghook.so.$(SOMAJOR)
 SHARED      := $(BUILD)/libflaghook.so
 CMD         := $(BUILD)/flaghook
 STORES      := sqlite pg
-STORE_LIBS  := $(foreach s,$(STORES),$(BUILD)/libflaghook-$(s).a $(BUILD)/libflaghook-$(s).so)
+STORE_LIBS  := $(foreach s,$(STORES),$(BUILD)/libflaghook-$(s).a $(BUILD)/libflaghook-$(s).so.$(SOMAJOR) $(BUILD)/libflaghook-$(s).so)
 STORE_STATIC := $(BUILD)/libflaghook-sqlite.a $(BUILD)/libflaghook-pg.a
 STORE_LINK  := $(STORE_STATIC) -lsqlite3 $$(pkg-config --libs libpq)
 

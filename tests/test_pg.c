@@ -844,7 +844,7 @@ static void *slow_put_worker(void *arg)
 }
 
 /* The race put's advisory lock closes, made deterministic: a trigger (the
- * test's, not the store's) holds A's put for 600 ms after it drew its id
+ * test's, not the store's) holds A's put for a second after it drew its id
  * and before it commits.  B's put to the same FIFO endpoint must wait for
  * it; were it to commit first, a claim would see B's row with A's older one
  * invisible and hand out B's first. */
@@ -863,7 +863,7 @@ static void test_fifo_put_waits_for_older_put(void **state)
 	o.owner = "slow-C";
 	assert_int_equal(open_store(&c, &o), 0);
 	admin_run("CREATE FUNCTION \"%s\".slow() RETURNS trigger LANGUAGE plpgsql AS $$"
-	          " BEGIN IF NEW.event_id = 'slow' THEN PERFORM pg_sleep(0.6); END IF; RETURN NEW; END $$",
+	          " BEGIN IF NEW.event_id = 'slow' THEN PERFORM pg_sleep(1.0); END IF; RETURN NEW; END $$",
 	          schema);
 	admin_run("CREATE TRIGGER slow BEFORE INSERT ON \"%s\".deliveries"
 	          " FOR EACH ROW EXECUTE FUNCTION \"%s\".slow()", schema, schema);
@@ -871,7 +871,11 @@ static void test_fifo_put_waits_for_older_put(void **state)
 	slow_put wa = { &a, "slow", 0, -1 }, wb = { &b, "0b7c9f5e-8d1a-4c3b-9e2f-7a6d5c4b3a21", 0, -1 };
 	pthread_t ta, tb;
 	assert_int_equal(pthread_create(&ta, NULL, slow_put_worker, &wa), 0);
-	sleep_ms(150);                  /* A is inside its insert now */
+	/* Wait until A is inside its insert (its trigger sleeping), however
+	 * loaded the machine: a fixed sleep would let B go first. */
+	for (int i = 0; i < 500 && admin_long("SELECT count(*) FROM pg_stat_activity"
+	                                      " WHERE wait_event = 'PgSleep'") == 0; i++)
+		sleep_ms(5);
 	assert_int_equal(pthread_create(&tb, NULL, slow_put_worker, &wb), 0);
 	sleep_ms(150);                  /* B has run (or is waiting) */
 	taken t;
