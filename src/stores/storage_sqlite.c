@@ -766,6 +766,31 @@ typedef struct taken_ids {
 	size_t count, cap;
 } taken_ids;
 
+/* A deliveries row (the columns every SELECT of them lists, in order) as
+ * the table hands it out; its pointers live until the next step. */
+static void row_to_delivery(sqlite3_stmt *st, flaghook_delivery *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->version = FLAGHOOK_DELIVERY_VERSION;
+	d->id = (uint64_t)sqlite3_column_int64(st, 0);
+	d->event_id = (const char *)sqlite3_column_text(st, 1);
+	d->event_type = sqlite3_column_int(st, 2);
+	d->endpoint_id = (uint64_t)sqlite3_column_int64(st, 3);
+	d->body = sqlite3_column_blob(st, 4);
+	d->body_len = (size_t)sqlite3_column_bytes(st, 4);
+	if (!d->body)
+		d->body = ""; /* SQLite returns NULL for an empty blob */
+	if (!d->event_id)
+		d->event_id = "";
+	d->attempts = sqlite3_column_int(st, 5);
+	d->created_us = sqlite3_column_int64(st, 6);
+	d->next_attempt_us = sqlite3_column_int64(st, 7);
+	d->fifo = sqlite3_column_int(st, 8);
+	d->state = sqlite3_column_int(st, 9);
+	d->last_status = sqlite3_column_int(st, 10);
+	d->updated_us = sqlite3_column_int64(st, 11);
+}
+
 static int sq_claim(int64_t now, int64_t horizon_us, size_t max,
                     int (*take)(const flaghook_delivery *d, void *arg), void *arg, void *ud)
 {
@@ -810,25 +835,7 @@ static int sq_claim(int64_t now, int64_t horizon_us, size_t max,
 		while (!stop && (src = sqlite3_step(st)) == SQLITE_ROW) {
 			rows++;
 			flaghook_delivery d;
-			memset(&d, 0, sizeof(d));
-			d.version = FLAGHOOK_DELIVERY_VERSION;
-			d.id = (uint64_t)sqlite3_column_int64(st, 0);
-			d.event_id = (const char *)sqlite3_column_text(st, 1);
-			d.event_type = sqlite3_column_int(st, 2);
-			d.endpoint_id = (uint64_t)sqlite3_column_int64(st, 3);
-			d.body = sqlite3_column_blob(st, 4);
-			d.body_len = (size_t)sqlite3_column_bytes(st, 4);
-			if (!d.body)
-				d.body = ""; /* SQLite returns NULL for an empty blob */
-			if (!d.event_id)
-				d.event_id = "";
-			d.attempts = sqlite3_column_int(st, 5);
-			d.created_us = sqlite3_column_int64(st, 6);
-			d.next_attempt_us = sqlite3_column_int64(st, 7);
-			d.fifo = sqlite3_column_int(st, 8);
-			d.state = FLAGHOOK_DELIVERY_PENDING;
-			d.last_status = sqlite3_column_int(st, 10);
-			d.updated_us = sqlite3_column_int64(st, 11);
+			row_to_delivery(st, &d);
 			after = (int64_t)d.id;
 			int verdict = take(&d, arg);
 			if (verdict < 0) {
@@ -955,25 +962,7 @@ static int sq_list(const flaghook_query *q, int (*each)(const flaghook_delivery 
 		bind_query(st, q);
 		while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 			flaghook_delivery d;
-			memset(&d, 0, sizeof(d));
-			d.version = FLAGHOOK_DELIVERY_VERSION;
-			d.id = (uint64_t)sqlite3_column_int64(st, 0);
-			d.event_id = (const char *)sqlite3_column_text(st, 1);
-			d.event_type = sqlite3_column_int(st, 2);
-			d.endpoint_id = (uint64_t)sqlite3_column_int64(st, 3);
-			d.body = sqlite3_column_blob(st, 4);
-			d.body_len = (size_t)sqlite3_column_bytes(st, 4);
-			if (!d.body)
-				d.body = "";
-			if (!d.event_id)
-				d.event_id = "";
-			d.attempts = sqlite3_column_int(st, 5);
-			d.created_us = sqlite3_column_int64(st, 6);
-			d.next_attempt_us = sqlite3_column_int64(st, 7);
-			d.fifo = sqlite3_column_int(st, 8);
-			d.state = sqlite3_column_int(st, 9);
-			d.last_status = sqlite3_column_int(st, 10);
-			d.updated_us = sqlite3_column_int64(st, 11);
+			row_to_delivery(st, &d);
 			if (each(&d, arg)) {
 				src = SQLITE_DONE;
 				break;
