@@ -13,6 +13,10 @@
  *   bench emitlat URL          time inside flaghook_emit, 4 threads emitting
  *   bench rss                  memory per queued delivery (endpoint down)
  *   bench fanout URL           time per delivery for 1..1000 endpoints
+ *   bench emitrate URL --store memory|sqlite|pg
+ *                              emits/s from --emitters threads at once with
+ *                              the memory store, SQLite (--db FILE) or
+ *                              PostgreSQL (conninfo in FLAGHOOK_BENCH_PG)
  *   bench curl-easy URL        libcurl alone: --threads blocking easy handles
  *   bench curl-multi URL       libcurl alone: one thread, --threads connections
  *   bench loop-render|loop-hmac|loop-sign   one side alone for --seconds
@@ -20,7 +24,8 @@
  *
  * Options (where they apply): --seconds S --warmup S --threads N
  * --inflight N --pending N --emitters N --rate N (per emitter, per second)
- * --deliveries N --counts 1,10,100,1000 --rounds N --queued N --tag NAME.
+ * --deliveries N --counts 1,10,100,1000 --rounds N --queued N --tag NAME
+ * --store memory|sqlite|pg --db FILE.
  *
  * The HMAC key is FLAGHOOK_BENCH_SECRET (a fixed, public benchmark value;
  * run.sh sets it so wrk and the Python sender sign with the same key).
@@ -28,9 +33,13 @@
  * SPDX-License-Identifier: MIT
  */
 #include "flaghook.h"
+#include "flaghook_pg.h"
+#include "flaghook_sqlite.h"
 #include "sample.h"
+#include "stores/sqlite_testhooks.h" /* flaghook__sqlite_commits: static archive only */
 
 #include <curl/curl.h>
+#include <libpq-fe.h>
 #include <mbedtls/md.h>
 
 #include <arpa/inet.h>
@@ -45,6 +54,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -110,7 +120,7 @@ typedef struct opts {
 	size_t pending, deliveries, queued;
 	int rounds;
 	double rate;
-	const char *counts, *tag, *url;
+	const char *counts, *tag, *url, *store, *db;
 } opts;
 
 static void parse(opts *o, int argc, char **argv)
@@ -139,6 +149,8 @@ static void parse(opts *o, int argc, char **argv)
 		else if (!strcmp(a, "--counts")) o->counts = v;
 		else if (!strcmp(a, "--rounds")) o->rounds = atoi(v);
 		else if (!strcmp(a, "--tag")) o->tag = v;
+		else if (!strcmp(a, "--store")) o->store = v;
+		else if (!strcmp(a, "--db")) o->db = v;
 		else {
 			fprintf(stderr, "bench: unknown option %s\n", a);
 			exit(2);
@@ -203,9 +215,10 @@ static flaghook_client *async_client(int threads, int inflight, size_t pending, 
 	return c;
 }
 
-static uint64_t add_endpoint(flaghook_client *c, const char *url)
+static uint64_t add_endpoint_id(flaghook_client *c, const char *url, uint64_t want)
 {
 	flaghook_endpoint_options eo = FLAGHOOK_ENDPOINT_OPTIONS_INIT;
+	eo.id = want; /* 0: the library picks; a durable store needs a stable one */
 	eo.scope = FLAGHOOK_SCOPE_ENVIRONMENT;
 	eo.scope_id = 1; /* the sample's environment */
 	eo.url = url;
@@ -216,6 +229,11 @@ static uint64_t add_endpoint(flaghook_client *c, const char *url)
 	if (rc)
 		die("flaghook_endpoint_add", rc);
 	return id;
+}
+
+static uint64_t add_endpoint(flaghook_client *c, const char *url)
+{
+	return add_endpoint_id(c, url, 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1010,11 +1028,354 @@ static int cmd_fanout(const opts *o)
 }
 
 /* ------------------------------------------------------------------ */
+/* emit rate per store: memory, SQLite, PostgreSQL                      */
+
+/*
+ * --emitters threads call flaghook_emit(sample) back to back on one ASYNC
+ * client with one endpoint (the receiver), each as fast as emit returns.
+ * emit_wait_ms is 0 and max_pending (--pending) is large, so emit never
+ * waits for room: a full queue ends the run with an error instead of
+ * slowing the figure down (and the window ends early when the emits come
+ * near max_pending).  With a durable store emit returns once the
+ * delivery's row is durable (the store's put has committed), so the time
+ * an emit takes includes the commit and its fsync.  The rate is the emits
+ * that returned during the measured window (--seconds, after --warmup)
+ * over its length; opening the store, starting the client and what
+ * happens after the window are outside it.  Deliveries run meanwhile, to
+ * the receiver, on the pool (--threads, --inflight); with a durable store
+ * each one also records its result (a write through the same commits).
+ *
+ * --store memory: the built-in store (storage NULL).
+ * --store sqlite: flaghook_sqlite_open(--db FILE) with every option at its
+ *   default (synchronous FULL: an fsync per group commit).  FILE and its
+ *   -wal and -shm are removed first: every run starts with an empty
+ *   outbox.  Prints the store's commits during the window
+ *   (flaghook__sqlite_commits, a hook of the static archive) against the
+ *   puts (one per emit: one endpoint) and the records.
+ * --store pg: flaghook_pg_open(conninfo in FLAGHOOK_BENCH_PG), a schema of
+ *   its own (bench_<tag>, dropped first), every other option at its
+ *   default (4 connections).  The run happens in a child process; the
+ *   parent reads the server's WAL fsyncs (pg_stat_wal.wal_sync) before it
+ *   and after the child's connections are gone (a backend reports its
+ *   counts when it exits), and prints them against the child's writes
+ *   (puts and records) over the whole run.
+ *
+ * After the window the emitters stop.  The memory store's backlog, which
+ * outgrows delivery, is abandoned by flaghook_client_free.  A durable
+ * store's process ends with _exit instead: shutdown would release every
+ * pending delivery with a commit of its own (one fsync each, seconds for a
+ * few thousand), and the file or schema is thrown away anyway.
+ */
+typedef struct rate_counter {
+	atomic_ullong n;
+	char pad[64 - sizeof(atomic_ullong)];
+} rate_counter;
+
+typedef struct rate_emitter {
+	flaghook_client *c;
+	atomic_int *stop;
+	rate_counter *count;
+	int rc;
+	char error[256];
+} rate_emitter;
+
+typedef struct rate_counters {
+	atomic_ullong delivered, failed, left;
+	atomic_int stopping, first_error_logged;
+} rate_counters;
+
+static void rate_on_result(const flaghook_result *r, void *ud)
+{
+	rate_counters *c = ud;
+	if (r->outcome == FLAGHOOK_OUTCOME_DELIVERED) {
+		atomic_fetch_add(&c->delivered, 1);
+	} else if (atomic_load(&c->stopping) && r->outcome == FLAGHOOK_OUTCOME_ABANDONED) {
+		atomic_fetch_add(&c->left, 1); /* the backlog, left at the end on purpose */
+	} else {
+		atomic_fetch_add(&c->failed, 1);
+		if (!atomic_exchange(&c->first_error_logged, 1))
+			fprintf(stderr, "bench: a delivery failed: outcome %d status %d errclass %s: %s\n",
+			        (int)r->outcome, (int)r->status, flaghook_errclass_name(r->errclass), r->error);
+	}
+}
+
+static void *rate_thread(void *arg)
+{
+	rate_emitter *e = arg;
+	const flaghook_event *ev = fh_sample_environment();
+	while (!atomic_load_explicit(e->stop, memory_order_relaxed)) {
+		int rc = flaghook_emit(e->c, ev);
+		if (rc) {
+			e->rc = rc;
+			snprintf(e->error, sizeof(e->error), "%s", flaghook_last_error());
+			break;
+		}
+		atomic_fetch_add_explicit(&e->count->n, 1, memory_order_relaxed);
+	}
+	return NULL;
+}
+
+static uint64_t rate_sum(rate_counter *cs, int n)
+{
+	uint64_t s = 0;
+	for (int i = 0; i < n; i++)
+		s += atomic_load_explicit(&cs[i].n, memory_order_relaxed);
+	return s;
+}
+
+/* One measured run (see above); `kind` is "memory", "sqlite" or "pg".  A
+ * durable store's run does not return: it ends the process. */
+static int emitrate_run(const opts *o, const char *kind, const char *schema)
+{
+	int is_sqlite = !strcmp(kind, "sqlite"), is_pg = !strcmp(kind, "pg");
+	int durable = is_sqlite || is_pg;
+	int ne = o->emitters > 0 ? o->emitters : 8;
+	int threads = o->threads > 0 ? o->threads : 4;
+	int inflight = o->inflight > 0 ? o->inflight : threads;
+	size_t pending = o->pending ? o->pending : 1000000;
+	double warmup = o->warmup > 0 ? o->warmup : 0.5;
+	double seconds = o->seconds > 0 ? o->seconds : 2.0;
+	const char *tag = o->tag ? o->tag : "emitrate";
+	char name[192];
+	int rc;
+
+	flaghook_storage st = FLAGHOOK_STORAGE_INIT;
+	if (is_sqlite) {
+		static const char *const suffix[] = { "", "-wal", "-shm", "-journal" };
+		for (int i = 0; i < 4; i++) {
+			snprintf(name, sizeof(name), "%s%s", o->db, suffix[i]);
+			if (unlink(name) && errno != ENOENT) {
+				perror(name);
+				return 1;
+			}
+		}
+		flaghook_sqlite_options so = FLAGHOOK_SQLITE_OPTIONS_INIT;
+		so.path = o->db; /* synchronous FULL: the default */
+		if ((rc = flaghook_sqlite_open(&st, &so)))
+			die("flaghook_sqlite_open", rc);
+	} else if (is_pg) {
+		flaghook_pg_options po = FLAGHOOK_PG_OPTIONS_INIT;
+		po.conninfo = getenv("FLAGHOOK_BENCH_PG");
+		po.schema = schema;
+		if ((rc = flaghook_pg_open(&st, &po)))
+			die("flaghook_pg_open", rc);
+	}
+
+	rate_counters cnt = { 0 };
+	flaghook_client_options co = FLAGHOOK_CLIENT_OPTIONS_INIT;
+	co.mode = FLAGHOOK_MODE_ASYNC;
+	co.threads = threads;
+	co.max_in_flight = inflight;
+	co.max_pending = pending;
+	co.emit_wait_ms = 0; /* never waits for room: FLAGHOOK_EFULL would end the run */
+	co.storage = durable ? &st : NULL;
+	co.on_result = rate_on_result;
+	co.user_data = &cnt;
+	co.shutdown_timeout_ms = -1; /* memory: abandon the backlog at once */
+	flaghook_client *c = NULL;
+	if ((rc = flaghook_client_new(&c, &co)))
+		die("flaghook_client_new", rc);
+	add_endpoint_id(c, o->url, 1); /* a durable store needs a stable id */
+	void *sqlite_ud = NULL;
+	if (is_sqlite) {
+		const flaghook_storage *cs = NULL;
+		if ((rc = flaghook_client_storage(c, &cs)))
+			die("flaghook_client_storage", rc);
+		sqlite_ud = cs->user_data;
+	}
+
+	atomic_int stop = 0;
+	rate_counter *counts = NULL;
+	rate_emitter *es = calloc((size_t)ne, sizeof(*es));
+	pthread_t *tids = calloc((size_t)ne, sizeof(*tids));
+	if (posix_memalign((void **)&counts, 64, (size_t)ne * sizeof(*counts)) || !es || !tids) {
+		fprintf(stderr, "bench: out of memory\n");
+		return 1;
+	}
+	memset(counts, 0, (size_t)ne * sizeof(*counts));
+	for (int i = 0; i < ne; i++) {
+		es[i].c = c;
+		es[i].stop = &stop;
+		es[i].count = &counts[i];
+		if (pthread_create(&tids[i], NULL, rate_thread, &es[i])) {
+			fprintf(stderr, "bench: pthread_create failed\n");
+			return 1;
+		}
+	}
+	sleep_s(warmup);
+	double t0 = now_s(), c0 = cpu_s();
+	uint64_t e0 = rate_sum(counts, ne), d0 = atomic_load(&cnt.delivered);
+	uint64_t k0 = sqlite_ud ? flaghook__sqlite_commits(sqlite_ud) : 0;
+	/* The window ends early if the queue could come near max_pending (a
+	 * machine much faster than this one, with the memory store): emit must
+	 * never wait or fail for room, and memory stays bounded. */
+	int cut = 0;
+	while (now_s() - t0 < seconds) {
+		sleep_s(0.01);
+		if (rate_sum(counts, ne) >= pending / 10 * 9) {
+			cut = 1;
+			break;
+		}
+	}
+	double t1 = now_s(), c1 = cpu_s();
+	uint64_t e1 = rate_sum(counts, ne), d1 = atomic_load(&cnt.delivered);
+	uint64_t k1 = sqlite_ud ? flaghook__sqlite_commits(sqlite_ud) : 0;
+	atomic_store(&stop, 1);
+	int bad = 0;
+	for (int i = 0; i < ne; i++) {
+		pthread_join(tids[i], NULL);
+		if (es[i].rc) {
+			fprintf(stderr, "bench: %s: flaghook_emit (emitter %d): %s (%d) %s\n", tag, i,
+			        flaghook_strerror(es[i].rc), es[i].rc, es[i].error);
+			bad = 1;
+		}
+	}
+	uint64_t emitted = rate_sum(counts, ne), delivered = atomic_load(&cnt.delivered);
+	uint64_t failed = atomic_load(&cnt.failed);
+	double rate = (double)(e1 - e0) / (t1 - t0);
+	fprintf(stderr, "bench: %s: %s store, %d emitters, pool %d, max_in_flight %d: %.0f emits/s, "
+	        "%.0f deliveries/s in the window; %llu emitted, %llu delivered, %llu failed in all",
+	        tag, kind, ne, threads, inflight, rate, (double)(d1 - d0) / (t1 - t0),
+	        (unsigned long long)emitted, (unsigned long long)delivered, (unsigned long long)failed);
+	if (sqlite_ud)
+		fprintf(stderr, "; %llu commits for %llu puts and %llu records in the window",
+		        (unsigned long long)(k1 - k0), (unsigned long long)(e1 - e0),
+		        (unsigned long long)(d1 - d0));
+	if (cut)
+		fprintf(stderr, "; the window was cut to %.2f s: max_pending %zu was in sight", t1 - t0, pending);
+	fprintf(stderr, "\n");
+	snprintf(name, sizeof(name), "%s_per_s", tag);
+	figure(name, rate, "emits/s");
+	snprintf(name, sizeof(name), "%s_emit_us", tag); /* mean time one emit takes */
+	figure(name, (t1 - t0) * ne * 1e6 / (double)(e1 - e0), "us");
+	snprintf(name, sizeof(name), "%s_delivered_per_s", tag);
+	figure(name, (double)(d1 - d0) / (t1 - t0), "deliveries/s");
+	snprintf(name, sizeof(name), "%s_cpu_us_per_emit", tag);
+	figure(name, (c1 - c0) * 1e6 / (double)(e1 - e0), "us");
+	if (sqlite_ud) {
+		snprintf(name, sizeof(name), "%s_puts", tag);
+		figure(name, (double)(e1 - e0), "puts");
+		snprintf(name, sizeof(name), "%s_records", tag);
+		figure(name, (double)(d1 - d0), "records");
+		snprintf(name, sizeof(name), "%s_commits", tag);
+		figure(name, (double)(k1 - k0), "commits");
+	}
+	if (is_pg) {
+		/* Whole run: a put per emit and a record per delivery.  Records of
+		 * attempts still running at _exit may be missing: a few at most. */
+		snprintf(name, sizeof(name), "%s_run_writes", tag);
+		figure(name, (double)(emitted + delivered), "writes");
+	}
+	if (durable) {
+		fflush(stdout);
+		fflush(stderr);
+		_exit(bad || failed ? 1 : 0);
+	}
+	atomic_store(&cnt.stopping, 1);
+	flaghook_client_free(c);
+	free(counts);
+	free(es);
+	free(tids);
+	return bad || failed ? 1 : 0;
+}
+
+/* pg_stat_wal.wal_sync: how often the server has fsynced its WAL (every
+ * backend and the WAL writer).  -1 when it cannot be read. */
+static long long pg_wal_syncs(PGconn *db)
+{
+	PGresult *r = PQexec(db, "SELECT wal_sync FROM pg_stat_wal");
+	long long v = -1;
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+		v = atoll(PQgetvalue(r, 0, 0));
+	else
+		fprintf(stderr, "bench: pg_stat_wal: %s", PQerrorMessage(db));
+	PQclear(r);
+	return v;
+}
+
+static int cmd_emitrate(const opts *o)
+{
+	need_url(o);
+	const char *kind = o->store ? o->store : "memory";
+	if (!strcmp(kind, "memory"))
+		return emitrate_run(o, kind, NULL);
+	if (!strcmp(kind, "sqlite")) {
+		if (!o->db) {
+			fprintf(stderr, "bench: --store sqlite needs --db FILE\n");
+			return 2;
+		}
+		return emitrate_run(o, kind, NULL);
+	}
+	if (strcmp(kind, "pg")) {
+		fprintf(stderr, "bench: --store is memory, sqlite or pg\n");
+		return 2;
+	}
+	const char *conninfo = getenv("FLAGHOOK_BENCH_PG");
+	if (!conninfo || !*conninfo) {
+		fprintf(stderr, "bench: --store pg needs a conninfo in FLAGHOOK_BENCH_PG\n");
+		return 2;
+	}
+	const char *tag = o->tag ? o->tag : "emitrate";
+	char schema[64], sql[128], name[192];
+	snprintf(schema, sizeof(schema), "bench_%s", tag);
+	for (char *p = schema; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
+			*p = '_';
+	PGconn *db = PQconnectdb(conninfo);
+	if (PQstatus(db) != CONNECTION_OK) {
+		fprintf(stderr, "bench: cannot connect to PostgreSQL: %s", PQerrorMessage(db));
+		PQfinish(db);
+		return 1;
+	}
+	PQclear(PQexec(db, "SET client_min_messages = warning"));
+	snprintf(sql, sizeof(sql), "DROP SCHEMA IF EXISTS %s CASCADE", schema);
+	PGresult *r = PQexec(db, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		fprintf(stderr, "bench: %s: %s", sql, PQerrorMessage(db));
+		PQclear(r);
+		PQfinish(db);
+		return 1;
+	}
+	PQclear(r);
+	long long wal0 = pg_wal_syncs(db);
+	fflush(stdout);
+	fflush(stderr);
+	pid_t pid = fork(); /* no thread runs yet in this process */
+	if (pid < 0) {
+		perror("bench: fork");
+		PQfinish(db);
+		return 1;
+	}
+	if (pid == 0)
+		_exit(emitrate_run(o, kind, schema)); /* never touches `db` */
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+	/* The child's backends report their counts as they exit: read until
+	 * the count stops moving (at most ~2 s). */
+	long long wal1 = pg_wal_syncs(db);
+	for (int i = 0; i < 20 && wal1 >= 0; i++) {
+		sleep_s(0.1);
+		long long w = pg_wal_syncs(db);
+		if (w == wal1 && i >= 2)
+			break;
+		wal1 = w;
+	}
+	PQfinish(db);
+	if (rc == 0 && wal0 >= 0 && wal1 >= 0) {
+		snprintf(name, sizeof(name), "%s_run_wal_syncs", tag);
+		figure(name, (double)(wal1 - wal0), "fsyncs");
+	}
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
 
 static void usage(void)
 {
 	fprintf(stderr, "usage: bench body DIR | freeport | probe URL | render | deliver URL | "
-	                "emitlat URL | rss | fanout URL   [options: see tests/bench/bench.c]\n");
+	                "emitlat URL | rss | fanout URL | emitrate URL --store memory|sqlite|pg   [options: see tests/bench/bench.c]\n");
 	exit(2);
 }
 
@@ -1058,6 +1419,8 @@ int main(int argc, char **argv)
 		return cmd_rss(&o);
 	if (!strcmp(cmd, "fanout"))
 		return cmd_fanout(&o);
+	if (!strcmp(cmd, "emitrate"))
+		return cmd_emitrate(&o);
 	usage();
 	return 2;
 }

@@ -12,9 +12,17 @@
 #   emit_p50_us, emit_p99_us    inside flaghook_emit, 4 emitters
 #   rss_per_queued_delivery_bytes  100000 queued, endpoint down      goal <= 2 x body_bytes
 #   fanout_{1,10,100,1000}_us_per_delivery                          goal: flat (<= 1.25 x fanout_1)
+#   emit_sqlite_vs_memory       emits/s, SQLite store / memory store, 8 emitters   no goal
+#   emit_pg_vs_memory           emits/s, PostgreSQL store / memory store           no goal
 #
 # and, to explain deliver_vs_wrk, libcurl alone with the same request and
 # connection count (curl_easy_*, curl_multi_*: no libflaghook in the loop).
+#
+# The store figures need BUILD/libflaghook-sqlite.a and BUILD/libflaghook-pg.a
+# (make all builds them), a scratch directory under BUILD (on the disk, not
+# tmpfs: fsync is what they measure) and a throwaway PostgreSQL server that
+# tests/support/pg.sh starts there and stops at the end, however the run
+# ends.  Without a server the PostgreSQL line says "skipped: <reason>".
 #
 # Figures go to stdout, one per line: "name value unit".  Progress, the
 # configuration and the goal summary go to stderr.  See tests/bench/README.md.
@@ -23,6 +31,9 @@
 #   FLAGHOOK_BENCH_SECONDS   measuring window of each throughput run (3)
 #   FLAGHOOK_BENCH_CONNECTIONS        connections on both sides of deliver_vs_wrk (4)
 #   FLAGHOOK_BENCH_EXTRA_CONNECTIONS  other counts, one run each, for the record ("1 8")
+#   FLAGHOOK_BENCH_STORE_SECONDS  measuring window of each store run (2)
+#   FLAGHOOK_BENCH_STORE_ROUNDS   rounds of the store runs; medians are reported (3)
+#   FLAGHOOK_BENCH_EMITTERS       emitting threads in the store runs (8)
 #   FLAGHOOK_BENCH_STRICT=1  exit 1 when a goal is missed (default: 0 when
 #                            everything was measured)
 #   CC                       the compiler (cc)
@@ -37,6 +48,9 @@ SECS=${FLAGHOOK_BENCH_SECONDS:-3}
 CONNS=${FLAGHOOK_BENCH_CONNECTIONS:-4}
 EXTRA_CONNS=${FLAGHOOK_BENCH_EXTRA_CONNECTIONS:-"1 8"}
 STRICT=${FLAGHOOK_BENCH_STRICT:-0}
+STORE_SECS=${FLAGHOOK_BENCH_STORE_SECONDS:-2}
+STORE_ROUNDS=${FLAGHOOK_BENCH_STORE_ROUNDS:-3}
+EMITTERS=${FLAGHOOK_BENCH_EMITTERS:-8}
 # A fixed, public key: the benchmark signs like a real endpoint would, and
 # wrk and the Python sender must use the same key.  Not a secret.
 FLAGHOOK_BENCH_SECRET=flaghook-bench-secret-not-a-real-one
@@ -48,7 +62,11 @@ calc() { awk "BEGIN { printf \"%.3f\", ($1) }"; }
 fail() { echo "bench: FAILED — $*" >&2; exit 1; }
 
 [ -f "$BENCH_DIR/bench.c" ] || fail "run from the repository root (tests/bench/bench.c not found)"
-[ -f "$BUILD/libflaghook.a" ] || fail "$BUILD/libflaghook.a is missing (run: make all)"
+for a in libflaghook.a libflaghook-sqlite.a libflaghook-pg.a; do
+	[ -f "$BUILD/$a" ] || fail "$BUILD/$a is missing (run: make all)"
+done
+command -v pkg-config >/dev/null 2>&1 && pkg-config --exists libpq ||
+	fail "pkg-config does not know libpq (apt-get install pkg-config libpq-dev, or make deps)"
 
 # ---- what it needs ---------------------------------------------------------
 # nginx and wrk from Debian, and a python3 that has requests.  Installed when
@@ -101,19 +119,31 @@ PYTHON=$(find_python) || fail "no python3 with requests (apt-get install python3
 # ---- the bench program -------------------------------------------------------
 mkdir -p "$BUILD/tests" || fail "cannot create $BUILD/tests"
 BENCH=$BUILD/tests/bench
-${CC:-cc} -std=c99 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Iinclude -Isrc -Isrc/cmd \
-	"$BENCH_DIR/bench.c" src/cmd/sample.c "$BUILD/libflaghook.a" \
-	-lcurl -lmbedcrypto -pthread -lm -o "$BENCH" || fail "could not compile $BENCH_DIR/bench.c"
+# The store archives come first: they stand on libflaghook.a's public API.
+# The static SQLite archive also has the hook bench reads its commit count
+# with (flaghook__sqlite_commits; hidden in the shared library).
+${CC:-cc} -std=c99 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Iinclude -Isrc -Isrc/cmd $(pkg-config --cflags libpq) \
+	"$BENCH_DIR/bench.c" src/cmd/sample.c \
+	"$BUILD/libflaghook-sqlite.a" "$BUILD/libflaghook-pg.a" "$BUILD/libflaghook.a" \
+	-lsqlite3 $(pkg-config --libs libpq) -lcurl -lmbedcrypto -pthread -lm -o "$BENCH" ||
+	fail "could not compile $BENCH_DIR/bench.c"
 
 # ---- scratch directory, nginx, and cleanup ------------------------------------
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/flaghook-bench.XXXXXX") || fail "mktemp failed"
 chmod 755 "$TMP" # nginx's worker may run as another user; it needs no files here
 NGINX_PID=
+STORE_TMP=   # the store runs' scratch directory under BUILD (step 7)
+PG_DIR=      # set while a PostgreSQL server of ours may be running
 cleanup() {
 	if [ -n "$NGINX_PID" ]; then
 		kill "$NGINX_PID" 2>/dev/null
 		wait "$NGINX_PID" 2>/dev/null
 	fi
+	if [ -n "$PG_DIR" ]; then
+		sh tests/support/pg.sh stop "$PG_DIR" >/dev/null 2>&1 ||
+			echo "bench: could not stop the PostgreSQL server in $PG_DIR" >&2
+	fi
+	[ -n "$STORE_TMP" ] && rm -rf "$STORE_TMP"
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -196,16 +226,25 @@ fi
 # ---- helpers --------------------------------------------------------------------
 OUT=$TMP/figures
 : > "$OUT"
-# Runs a command whose stdout is figures: shows them and keeps them.
-run() {
+# Runs a command whose stdout is figures and keeps them (keep), or keeps
+# and shows them (run).
+keep() {
 	step_begin
 	"$@" > "$TMP/step" || { cat "$TMP/step"; fail "$*"; }
 	step_end "$(echo "$*" | awk '{ n = $2; for (i = 1; i < NF; i++) if ($i == "--tag") n = $(i + 1); print n }')"
-	cat "$TMP/step"
 	cat "$TMP/step" >> "$OUT"
+}
+run() {
+	keep "$@"
+	cat "$TMP/step"
 }
 fig() { printf '%s %s %s\n' "$1" "$2" "$3"; printf '%s %s %s\n' "$1" "$2" "$3" >> "$OUT"; }
 get() { awk -v n="$1" '$1 == n { v = $2 } END { if (v == "") exit 1; print v }' "$OUT"; }
+# The median of the values given (the mean of the middle two for an even
+# count), written as bench.c writes figures: whole from 100 up.
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+	m = int((NR + 1) / 2); x = NR % 2 ? v[m] : (v[m] + v[m + 1]) / 2
+	printf (x >= 100 || x == int(x) ? "%.0f" : "%.3f"), x }'; }
 
 # ---- 1. render_sign_vs_hmac ---------------------------------------------------------
 log "render + sign vs HMAC ..."
@@ -300,6 +339,96 @@ log "fan-out to 1, 10, 100, 1000 endpoints ..."
 run "$BENCH" fanout "$URL" --counts 1,10,100,1000 --deliveries 10000 --rounds 3 \
 	--threads "$best_t" --inflight "$C" --pending 4096
 
+# ---- 7. emits per second with a durable store ------------------------------------------
+# EMITTERS threads emit back to back on one ASYNC client (one endpoint, the
+# same nginx; the pool and max_in_flight of the best deliver configuration;
+# max_pending 1000000 and emit_wait_ms 0, so emit never waits for room),
+# for STORE_SECS after a 0.5 s warm-up, with each store in turn: memory,
+# SQLite (a fresh file, synchronous FULL), SQLite with one emitter,
+# PostgreSQL (a fresh schema on a throwaway server on loopback, fsync on),
+# PostgreSQL with one emitter.  STORE_ROUNDS rounds, forwards then
+# backwards; the ratios are taken within a round (side by side) and each
+# figure is the median over the rounds.
+STORE_TMP=$(mktemp -d "$BUILD/bench-stores.XXXXXX") || fail "cannot make a scratch directory under $BUILD"
+STORE_TMP=$(cd "$STORE_TMP" && pwd) || fail "cannot enter $STORE_TMP"
+chmod 755 "$STORE_TMP" # PostgreSQL runs as its own user when we are root
+fstype=$(stat -f -c %T "$STORE_TMP" 2>/dev/null || echo unknown)
+log "stores: scratch directory $STORE_TMP on $fstype ($(df -P "$STORE_TMP" 2>/dev/null | awk 'NR == 2 { print $1 }'))"
+case $fstype in
+tmpfs|ramfs) log "WARNING: $STORE_TMP is in memory ($fstype): fsync costs nothing there, so the durable stores' figures are far too good" ;;
+esac
+store_t0=$(date +%s)
+pg_skip=""
+PG_DIR=$STORE_TMP/pg
+if conninfo=$(sh tests/support/pg.sh start "$PG_DIR" 2>"$STORE_TMP/pg.err"); then
+	FLAGHOOK_BENCH_PG=$conninfo # the password stays out of argv
+	export FLAGHOOK_BENCH_PG
+	log "stores: PostgreSQL $(cat "$PG_DIR/data/PG_VERSION" 2>/dev/null) on 127.0.0.1:$(cat "$PG_DIR/port" 2>/dev/null), data in $PG_DIR (fsync and synchronous_commit on: the defaults)"
+else
+	pg_skip=$(sed -n 's/^pg\.sh: //p' "$STORE_TMP/pg.err" | tail -n 1)
+	pg_skip=${pg_skip:-pg.sh failed without saying why}
+	sh tests/support/pg.sh stop "$PG_DIR" >/dev/null 2>&1
+	PG_DIR=
+	log "stores: no PostgreSQL server: $pg_skip"
+fi
+store_configs="memory sqlite sqlite_1"
+[ -z "$pg_skip" ] && store_configs="$store_configs pg pg_1"
+store_configs_rev=$(echo "$store_configs" | awk '{ for (i = NF; i > 0; i--) printf "%s%s", $i, (i > 1 ? " " : "") }')
+r=1
+while [ "$r" -le "$STORE_ROUNDS" ]; do
+	if [ $((r % 2)) -eq 1 ]; then configs=$store_configs; else configs=$store_configs_rev; fi
+	for cfg in $configs; do
+		case $cfg in
+		*_1) store=${cfg%_1}; n=1 ;;
+		*) store=$cfg; n=$EMITTERS ;;
+		esac
+		log "stores: round $r of $STORE_ROUNDS: $store store, $n emitter(s) ..."
+		keep "$BENCH" emitrate "$URL" --store "$store" --db "$STORE_TMP/outbox.db" --emitters "$n" \
+			--threads "$best_t" --inflight "$C" --pending 1000000 --warmup 0.5 --seconds "$STORE_SECS" \
+			--tag "emitrate_r${r}_${cfg}"
+	done
+	r=$((r + 1))
+done
+if [ -n "$PG_DIR" ]; then
+	sh tests/support/pg.sh stop "$PG_DIR" >/dev/null 2>&1 || log "WARNING: could not stop the PostgreSQL server in $PG_DIR"
+	PG_DIR=
+fi
+rm -rf "$STORE_TMP"
+STORE_TMP=
+# Per round: NAME -> the figure of each round; sums over the rounds.
+rounds() { r=1; while [ "$r" -le "$STORE_ROUNDS" ]; do get "emitrate_r${r}_$1" || exit 1; r=$((r + 1)); done; }
+ratios() { r=1; while [ "$r" -le "$STORE_ROUNDS" ]; do
+	calc "$(get "emitrate_r${r}_$1")  / $(get "emitrate_r${r}_$2")"; echo; r=$((r + 1)); done; }
+total() { rounds "$1" | awk '{ s += $1 } END { print s + 0 }'; }
+fig emit_store_emitters "$EMITTERS" "threads"
+fig emit_memory_per_s "$(median $(rounds memory_per_s))" "emits/s"
+fig emit_memory_emit_us "$(median $(rounds memory_emit_us))" "us"
+fig emit_sqlite_per_s "$(median $(rounds sqlite_per_s))" "emits/s"
+fig emit_sqlite_emit_us "$(median $(rounds sqlite_emit_us))" "us"
+fig emit_sqlite_delivered_per_s "$(median $(rounds sqlite_delivered_per_s))" "deliveries/s"
+fig emit_sqlite_puts "$(total sqlite_puts)" "puts"
+fig emit_sqlite_records "$(total sqlite_records)" "records"
+fig emit_sqlite_commits "$(total sqlite_commits)" "commits"
+fig emit_sqlite_puts_per_commit "$(calc "$(total sqlite_puts) / $(total sqlite_commits)")" "ratio"
+fig emit_sqlite_writes_per_commit "$(calc "($(total sqlite_puts) + $(total sqlite_records)) / $(total sqlite_commits)")" "ratio"
+fig emit_sqlite_1thread_per_s "$(median $(rounds sqlite_1_per_s))" "emits/s"
+fig emit_sqlite_1thread_writes_per_commit "$(calc "($(total sqlite_1_puts) + $(total sqlite_1_records)) / $(total sqlite_1_commits)")" "ratio"
+fig emit_sqlite_vs_1thread "$(median $(ratios sqlite_per_s sqlite_1_per_s))" "ratio"
+fig emit_sqlite_vs_memory "$(median $(ratios sqlite_per_s memory_per_s))" "ratio"
+if [ -z "$pg_skip" ]; then
+	fig emit_pg_per_s "$(median $(rounds pg_per_s))" "emits/s"
+	fig emit_pg_emit_us "$(median $(rounds pg_emit_us))" "us"
+	fig emit_pg_delivered_per_s "$(median $(rounds pg_delivered_per_s))" "deliveries/s"
+	fig emit_pg_writes_per_wal_sync "$(calc "$(total pg_run_writes) / $(total pg_run_wal_syncs)")" "ratio"
+	fig emit_pg_1thread_per_s "$(median $(rounds pg_1_per_s))" "emits/s"
+	fig emit_pg_1thread_writes_per_wal_sync "$(calc "$(total pg_1_run_writes) / $(total pg_1_run_wal_syncs)")" "ratio"
+	fig emit_pg_vs_1thread "$(median $(ratios pg_per_s pg_1_per_s))" "ratio"
+	fig emit_pg_vs_memory "$(median $(ratios pg_per_s memory_per_s))" "ratio"
+else
+	fig emit_pg_vs_memory "skipped:" "$pg_skip"
+fi
+log "stores: $(( $(date +%s) - store_t0 )) s for the store runs"
+
 # ---- goals ------------------------------------------------------------------------------
 missed=0
 goal() { # name op target value
@@ -320,6 +449,12 @@ fig other_cpu_max_percent "$(awk '$2 > m { m = $2 } END { print m + 0 }' "$TMP/o
 fig steal_max_percent "$(awk '$3 > m { m = $3 } END { print m + 0 }' "$TMP/other")" "percent"
 log "other processes on the machine, per step: $(awk '$2 > 5 { printf "%s %s%%  ", $1, $2; n++ } END { if (!n) printf "never above 5%%" }' "$TMP/other")"
 log "emit_p50_us $(get emit_p50_us), emit_p99_us $(get emit_p99_us) (no numeric goal)"
+# The store ratios have no goal (issue #4 names none): shown in the same
+# table as the goals, never counted as missed.
+nogoal() { printf 'bench: goal %-40s %10s (no goal)%s\n' "$1" "$2" "${3:+  $3}" >&2; }
+nogoal emit_sqlite_vs_memory "$(get emit_sqlite_vs_memory)"
+if [ -z "$pg_skip" ]; then nogoal emit_pg_vs_memory "$(get emit_pg_vs_memory)"
+else nogoal emit_pg_vs_memory skipped "$pg_skip"; fi
 log "$missed goal(s) missed"
 [ "$STRICT" = 1 ] && [ "$missed" -gt 0 ] && exit 1
 exit 0
