@@ -603,6 +603,11 @@ FLAGHOOK_EXTERN int flaghook_query_init(flaghook_query *query, unsigned int vers
  *          Each may be NULL (FLAGHOOK_ENOTSUP).
  * pending  counts what is not yet delivered or dead, for flaghook_flush;
  *          nullable.
+ * release  hands back, in one go, deliveries this instance holds (pending,
+ *          held by nobody, attempts and next_attempt_us kept): what a
+ *          client shutting down leaves.  The same as record(RELEASED)
+ *          without an attempt for each, in one transaction instead of
+ *          `count`.  Nullable: the client then records each.
  */
 typedef struct flaghook_storage {
 	unsigned int version;
@@ -621,12 +626,13 @@ typedef struct flaghook_storage {
 	                void *user_data);
 	int (*requeue)(const flaghook_query *query, uint64_t *count, void *user_data);
 	int (*pending)(uint64_t *count, void *user_data);
+	int (*release)(const uint64_t *ids, size_t count, void *user_data);
 	void (*destroy)(void *user_data); /* nullable; called by flaghook_client_free */
 	void *user_data;
 } flaghook_storage;
 
 #define FLAGHOOK_STORAGE_VERSION 1
-#define FLAGHOOK_STORAGE_INIT { FLAGHOOK_STORAGE_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+#define FLAGHOOK_STORAGE_INIT { FLAGHOOK_STORAGE_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 FLAGHOOK_EXTERN int flaghook_storage_init(flaghook_storage *storage,
                                           unsigned int version);
 

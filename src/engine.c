@@ -1200,6 +1200,27 @@ int flaghook__engine_start(flaghook_client *c, int threads)
 	return 0;
 }
 
+/* Hands every job on the list back to a durable store in one call: a
+ * backlog of thousands must not cost a commit each at shutdown.  false:
+ * the caller records them one by one. */
+static bool release_all(flaghook_client *c, job_list *l)
+{
+	size_t n = 0;
+	for (fh_job *j = l->head; j; j = j->next)
+		n++;
+	if (!n)
+		return true;
+	uint64_t *ids = flaghook__calloc(c->allocator, n, sizeof(*ids));
+	if (!ids)
+		return false;
+	size_t k = 0;
+	for (fh_job *j = l->head; j; j = j->next)
+		ids[k++] = j->d.id;
+	int rc = c->storage.release(ids, n, c->storage.user_data);
+	flaghook__free(c->allocator, ids);
+	return rc == 0;
+}
+
 /* Drains until the deadline, then abandons what is left, reporting each
  * delivery, and stops the threads. */
 void flaghook__engine_stop(flaghook_client *c)
@@ -1233,9 +1254,13 @@ void flaghook__engine_stop(flaghook_client *c)
 		}
 		pthread_mutex_unlock(&c->engine_lock);
 		size_t n = 0;
+		bool released = c->durable && c->storage.release && release_all(c, &gone);
 		for (fh_job *j = gone.head, *next; j; j = next, n++) {
 			next = j->next;
-			finish_unattempted(c, j, left_outcome(c));
+			if (released)
+				report(c, j, FLAGHOOK_OUTCOME_RELEASED, NULL, false);
+			else
+				finish_unattempted(c, j, left_outcome(c));
 			job_free(c, j);
 		}
 		/* Attempts in flight see `aborting` and stop; wait for them. */

@@ -17,6 +17,8 @@
 #include "sample.h"
 #include "stores/sqlite_testhooks.h"
 
+#include <sqlite3.h>
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -485,6 +487,49 @@ static void test_sqlite_restart_resumes(void **state)
 	th_stop(srv);
 }
 
+/* ---- shutdown hands a whole backlog back in one go ---- */
+
+static long sql_count(const char *db, const char *sql)
+{
+	sqlite3 *h = NULL;
+	assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	sqlite3_stmt *st = NULL;
+	assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	long n = (long)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	return n;
+}
+
+static void test_shutdown_releases_backlog(void **state)
+{
+	(void)state;
+	char db[128];
+	snprintf(db, sizeof(db), "%s/backlog.db", tmpdir);
+	flaghook_storage st = FLAGHOOK_STORAGE_INIT;
+	flaghook_sqlite_options so = FLAGHOOK_SQLITE_OPTIONS_INIT;
+	so.path = db;
+	assert_int_equal(flaghook_sqlite_open(&st, &so), 0);
+	static const int64_t later[] = { 3600000 };
+	flaghook_retry_policy rp = FLAGHOOK_RETRY_POLICY_INIT;
+	rp.kind = FLAGHOOK_RETRY_STANDARD;
+	rp.schedule_ms = later;
+	rp.schedule_count = 1;
+	seen s = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	flaghook_client *c = client_with(&st, &s, &rp);
+	add_ep(c, 2, "http://127.0.0.1:9/refused", 0); /* the discard port: refused */
+	numbered x;
+	enum { N = 300 };
+	for (int i = 0; i < N; i++)
+		assert_int_equal(flaghook_emit(c, event_n(&x, i)), 0);
+	flaghook_client_free(c);
+	assert_int_equal(s.outcomes[FLAGHOOK_OUTCOME_RELEASED], N);
+	/* Every one is pending and held by nobody: the next run takes it. */
+	assert_int_equal(sql_count(db, "SELECT count(*) FROM deliveries WHERE state = 0"), N);
+	assert_int_equal(sql_count(db, "SELECT count(*) FROM deliveries WHERE holder IS NOT NULL"), 0);
+}
+
 /* ---- the disk fills up mid-run ---- */
 
 static void test_sqlite_disk_full(void **state)
@@ -627,6 +672,7 @@ int main(void)
 		cmocka_unit_test(test_dead_letters_memory),
 		cmocka_unit_test(test_dead_letters_sqlite),
 		cmocka_unit_test(test_sqlite_restart_resumes),
+		cmocka_unit_test(test_shutdown_releases_backlog),
 		cmocka_unit_test(test_sqlite_disk_full),
 		cmocka_unit_test(test_pg_server_goes_away),
 	};

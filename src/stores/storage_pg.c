@@ -132,7 +132,7 @@ static const char *const migrations[FLAGHOOK_PG_SCHEMA_VERSION] = {
 
 enum {
 	S_LOCK, S_PUT, S_RENEW, S_CANDIDATES, S_TAKE, S_RECORD, S_WHO, S_LOG, S_TRIM,
-	S_PENDING, S_PRUNE,
+	S_PENDING, S_PRUNE, S_RELEASE,
 	S_PREPARED,     /* the ones above are prepared on every connection */
 	S_LIST = S_PREPARED, S_ATTEMPTS, S_REQUEUE,
 	S_COUNT
@@ -196,6 +196,11 @@ static const char *const stmt_sql[S_COUNT] = {
 	"DELETE FROM {s}.attempts WHERE delivery_id = $1::int8 AND seq <= (SELECT seq FROM {s}.attempts"
 	" WHERE delivery_id = $1::int8 ORDER BY seq DESC OFFSET $2::int8 LIMIT 1)",
 	[S_PENDING] = "SELECT count(*) FROM {s}.deliveries WHERE state = 0",
+	/* Shutdown: this owner's deliveries go back at once, not when the
+	 * lease runs out. */
+	[S_RELEASE] =
+	"UPDATE {s}.deliveries SET holder = NULL, lease_until_us = NULL, updated_us = $1::int8"
+	" WHERE id = ANY ($2::int8[]) AND holder = $3::text AND state = 0",
 	[S_PRUNE] =
 	"DELETE FROM {s}.deliveries WHERE id IN (SELECT id FROM {s}.deliveries"
 	" WHERE state = 1 AND updated_us < $1::int8 ORDER BY updated_us LIMIT $2::int8)",
@@ -1254,6 +1259,49 @@ static int pending_op(pg_call *c, void *v)
 	return 0;
 }
 
+typedef struct release_arg {
+	int64_t now_us;
+	const char *ids;            /* "{1,2,...}" */
+} release_arg;
+
+/* One statement, idempotent: safe to run again after a lost connection. */
+static int release_op(pg_call *c, void *v)
+{
+	release_arg *a = v;
+	params p = { 0 };
+	p_i64(&p, a->now_us);
+	p_text(&p, a->ids);
+	p_text(&p, c->s->owner);
+	PGresult *r = call_exec(c, S_RELEASE, &p, PGRES_COMMAND_OK);
+	PQclear(r);
+	return r ? 0 : FLAGHOOK_ESTORAGE;
+}
+
+static int pg_release(const uint64_t *ids, size_t n, void *ud)
+{
+	pg_store *s = ud;
+	if (!s || (!ids && n))
+		return fail(FLAGHOOK_EINVAL, "postgresql: release: NULL ids");
+	if (!n)
+		return 0;
+	/* "{" id ("," id)* "}": at most 21 bytes an id. */
+	if (n > (SIZE_MAX - 3) / 21)
+		return fail(FLAGHOOK_EINVAL, "postgresql: release: too many ids");
+	size_t cap = n * 21 + 3, len = 0;
+	char *text = xmalloc(s, cap);
+	if (!text)
+		return fail(FLAGHOOK_ENOMEM, "postgresql: release: out of memory");
+	text[len++] = '{';
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(text + len, cap - len, "%s%llu", i ? "," : "", (unsigned long long)ids[i]);
+	text[len++] = '}';
+	text[len] = '\0';
+	release_arg a = { wall_us(), text };
+	int rc = run(s, "release", release_op, &a);
+	xfree(s, text);
+	return rc;
+}
+
 static int pg_pending(uint64_t *count, void *ud)
 {
 	pg_store *s = ud;
@@ -1599,6 +1647,7 @@ int flaghook_pg_open(flaghook_storage *out, const flaghook_pg_options *o)
 	out->attempts = pg_attempts;
 	out->requeue = pg_requeue;
 	out->pending = pg_pending;
+	out->release = pg_release;
 	out->destroy = pg_destroy;
 	out->user_data = s;
 	return 0;

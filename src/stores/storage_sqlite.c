@@ -127,7 +127,7 @@ typedef struct reader {
 	struct reader *next;
 } reader;
 
-enum { REQ_PUT, REQ_RECORD, REQ_HOLD, REQ_REQUEUE, REQ_EXEC, REQ_PRUNE };
+enum { REQ_PUT, REQ_RECORD, REQ_HOLD, REQ_UNHOLD, REQ_REQUEUE, REQ_EXEC, REQ_PRUNE };
 
 /* One write waiting for a commit.  It lives on the requesting thread's
  * stack; the leader fills rc and detail, and the requester reports them on
@@ -140,7 +140,7 @@ typedef struct request {
 	size_t count;
 	const flaghook_delivery *delivery; /* REQ_RECORD */
 	const flaghook_attempt *attempt;
-	const uint64_t *ids;            /* REQ_HOLD */
+	const uint64_t *ids;            /* REQ_HOLD, REQ_UNHOLD */
 	const flaghook_query *query;    /* REQ_REQUEUE */
 	uint64_t changed;
 	const char *sql;                /* REQ_EXEC */
@@ -173,7 +173,7 @@ typedef struct store {
 	/* the write connection: only the leader touches it and these */
 	sqlite3 *db;
 	sqlite3_stmt *begin, *commit, *rollback, *savepoint, *release, *rollback_to;
-	sqlite3_stmt *insert, *record, *attempt_insert, *attempt_trim, *hold;
+	sqlite3_stmt *insert, *record, *attempt_insert, *attempt_trim, *hold, *unhold;
 	sqlite3_stmt *prune_attempts, *prune_deliveries;
 	sqlite3_stmt *requeue[Q_VARIANTS];
 
@@ -540,6 +540,20 @@ static int apply_hold(store *s, request *r)
 	return 0;
 }
 
+/* Shutdown: what this instance holds goes back, one transaction for all. */
+static int apply_unhold(store *s, request *r)
+{
+	for (size_t i = 0; i < r->count; i++) {
+		sqlite3_bind_int64(s->unhold, 1, s->token);
+		sqlite3_bind_int64(s->unhold, 2, (int64_t)r->ids[i]);
+		sqlite3_bind_int64(s->unhold, 3, r->now_us);
+		int rc = run(s->unhold);
+		if (rc != SQLITE_DONE)
+			return req_fail(r, rc, "release");
+	}
+	return 0;
+}
+
 static int apply_requeue(store *s, request *r)
 {
 	int mask;
@@ -584,6 +598,7 @@ static int apply(store *s, request *r)
 	case REQ_PUT: return apply_put(s, r);
 	case REQ_RECORD: return apply_record(s, r);
 	case REQ_HOLD: return apply_hold(s, r);
+	case REQ_UNHOLD: return apply_unhold(s, r);
 	case REQ_REQUEUE: return apply_requeue(s, r);
 	case REQ_PRUNE: return apply_prune(s, r);
 	default: {
@@ -1047,6 +1062,17 @@ static int sq_pending(uint64_t *count, void *ud)
 	return src == SQLITE_ROW ? 0 : report(src, "pending");
 }
 
+static int sq_release(const uint64_t *ids, size_t n, void *ud)
+{
+	store *s = ud;
+	if (!ids && n)
+		return einval("release: ids is NULL");
+	if (!n)
+		return 0;
+	request r = { .kind = REQ_UNHOLD, .ids = ids, .count = n, .now_us = now_us() };
+	return submit(s, &r);
+}
+
 static void sq_destroy(void *ud)
 {
 	store *s = ud;
@@ -1060,7 +1086,8 @@ static void sq_destroy(void *ud)
 	}
 	sqlite3_stmt *stmts[] = { s->begin, s->commit, s->rollback, s->savepoint, s->release,
 	                          s->rollback_to, s->insert, s->record, s->attempt_insert,
-	                          s->attempt_trim, s->hold, s->prune_attempts, s->prune_deliveries };
+	                          s->attempt_trim, s->hold, s->unhold, s->prune_attempts,
+	                          s->prune_deliveries };
 	for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++)
 		sqlite3_finalize(stmts[i]);
 	for (int i = 0; i < Q_VARIANTS; i++)
@@ -1215,6 +1242,9 @@ static int setup_writer(store *s)
 		  "DELETE FROM attempts WHERE delivery_id = ?1 AND seq <= (SELECT seq FROM attempts"
 		  " WHERE delivery_id = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)" },
 		{ &s->hold, "UPDATE deliveries SET holder = ?1 WHERE id = ?2 AND state = 0" },
+		{ &s->unhold,
+		  "UPDATE deliveries SET holder = NULL, updated_us = ?3"
+		  " WHERE id = ?2 AND state = 0 AND holder = ?1" },
 		{ &s->prune_attempts,
 		  "DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries"
 		  " WHERE state = 1 AND updated_us < ?1)" },
@@ -1307,6 +1337,7 @@ FLAGHOOK_EXTERN int flaghook_sqlite_open(flaghook_storage *out,
 	out->attempts = sq_attempts;
 	out->requeue = sq_requeue;
 	out->pending = sq_pending;
+	out->release = sq_release;
 	out->destroy = sq_destroy;
 	out->user_data = s;
 	return 0;

@@ -1143,6 +1143,44 @@ static void test_argument_errors(void **state)
 
 /* ------------------------------------------------------------------------ */
 
+/* ------------------------------------------------------------------------ */
+/* release                                                                  */
+
+/* What a client shutting down hands back, in one call: claimable again
+ * with attempts and next-attempt time kept; what it did not name stays
+ * held. */
+static void test_release_batch(void **state)
+{
+	fx *f = *state;
+	NEED(release);
+	NEED(claim);
+	int64_t now = wall_us();
+	uint64_t id[3];
+	for (int i = 0; i < 3; i++)
+		id[i] = put1(f, 30 + (uint64_t)i, 0, now - SEC, NULL);
+	assert_int_equal(record(f, id[0], 2, FLAGHOOK_OUTCOME_RETRY, 503, now - 2000), 0);
+	uint64_t ids[4];
+	assert_int_equal(claim_all(f, 0, ids, 4), 0); /* all held */
+	uint64_t back[2] = { id[0], id[2] };
+	assert_int_equal(f->s.release(back, 2, f->s.user_data), 0);
+	assert_int_equal(f->s.release(back, 0, f->s.user_data), 0);
+	claim_log *c = calloc(1, sizeof(*c));
+	assert_non_null(c);
+	claim(f, wall_us(), 0, 10, c);
+	assert_int_equal(c->taken, 2);
+	assert_int_equal(c->taken_ids[0], id[0]);
+	assert_int_equal(c->taken_ids[1], id[2]);
+	assert_int_equal(c->seen[0].d.attempts, 2);
+	assert_int_equal(c->seen[0].d.next_attempt_us, now - 2000);
+	free(c);
+	if (f->s.pending) {
+		uint64_t n = 0;
+		assert_int_equal(f->s.pending(&n, f->s.user_data), 0);
+		assert_int_equal(n, 3); /* released is still pending */
+	}
+	assert_int_equal(f->s.release(NULL, 1, f->s.user_data), FLAGHOOK_EINVAL);
+}
+
 int store_suite_run(const store_suite_target *t)
 {
 	void *target = (void *)t;
@@ -1162,6 +1200,7 @@ int store_suite_run(const store_suite_target *t)
 		CASE(test_attempts_bounded),
 		CASE(test_requeue),
 		CASE(test_pending_count),
+		CASE(test_release_batch),
 		CASE(test_argument_errors),
 	};
 #undef CASE
