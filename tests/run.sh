@@ -24,6 +24,12 @@ if [ -z "${FLAGHOOK_PG+set}" ]; then
     reason=$(sed -n 's/^pg\.sh: //p' "$pgerr" | tail -n 1)
     rm -f "$pgerr"
     echo "run: no PostgreSQL server could be started (${reason:-pg.sh failed without saying why}); PostgreSQL tests will skip"
+    # CI must run them: there a server that cannot start is a failure.
+    if [ "${FLAGHOOK_REQUIRE_PG:-0}" = 1 ]; then
+      echo "run: FLAGHOOK_REQUIRE_PG=1: the PostgreSQL tests must run here"
+      echo "check: 0 passed, 1 failed"
+      exit 1
+    fi
   fi
 fi
 
