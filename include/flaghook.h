@@ -751,7 +751,10 @@ typedef struct flaghook_client_options {
 
 	/* ---- asynchronous delivery (FLAGHOOK_MODE_ASYNC) ---- */
 	int32_t threads;            /* built-in pool size when executor is NULL; 0: 4 */
-	size_t max_pending;         /* deliveries accepted and not finished; 0: 100000 */
+	size_t max_pending;         /* deliveries accepted and not finished; 0: 100000
+	                               (deliveries claimed from a store count too; a
+	                               claim racing emits may pass it by one batch,
+	                               at most 256) */
 	int64_t emit_wait_ms;       /* when full: 0 returns FLAGHOOK_EFULL at once */
 	const flaghook_retry_policy *retry;   /* NULL: FLAGHOOK_RETRY_FLAGSMITH */
 	int32_t max_in_flight;      /* per endpoint; 0: half the built-in pool

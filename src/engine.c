@@ -974,7 +974,9 @@ static void poll_store(flaghook_client *c)
 			room = CLAIM_BATCH;
 		if (!room || c->closing)
 			break;
-		c->pending += room; /* held for what the claim brings, so emits cannot overfill */
+		/* Not reserved: an emit meanwhile must not find the queue full
+		 * because of a poll.  Emits and a claim together may pass
+		 * max_pending by at most one batch. */
 		pthread_mutex_unlock(&c->engine_lock);
 
 		claim_ctx x = { c, NULL, 0, 0, flaghook__now_us(), flaghook__clock(c) };
@@ -990,12 +992,12 @@ static void poll_store(flaghook_client *c)
 				job_free(c, x.jobs[i]);
 			x.n = 0;
 		}
-		pthread_mutex_lock(&c->engine_lock);
-		c->pending -= room - x.n;
-		pthread_cond_broadcast(&c->progress);
-		pthread_mutex_unlock(&c->engine_lock);
-		if (x.n)
+		if (x.n) {
+			pthread_mutex_lock(&c->engine_lock);
+			c->pending += x.n;
+			pthread_mutex_unlock(&c->engine_lock);
 			admit(c, x.jobs, x.n, false);
+		}
 		flaghook__free(c->allocator, x.jobs);
 		pthread_mutex_lock(&c->engine_lock);
 		/* A full batch may mean more is waiting. */
