@@ -871,7 +871,9 @@ FLAGHOOK_EXTERN int flaghook_endpoint_add(flaghook_client *client, uint64_t *out
                                           const flaghook_endpoint_options *opts);
 FLAGHOOK_EXTERN int flaghook_endpoint_remove(flaghook_client *client, uint64_t id);
 /* A disabled endpoint gets no new events; in ASYNC mode the deliveries
- * still waiting for it are given up (on_result says so for each). */
+ * still waiting for it in this client are given up (on_result says so for
+ * each).  With a shared store, FIFO deliveries waiting unheld in the store
+ * stay there for a process that still sends to the endpoint. */
 FLAGHOOK_EXTERN int flaghook_endpoint_set_enabled(flaghook_client *client, uint64_t id,
                                                   int enabled);
 

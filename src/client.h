@@ -138,6 +138,7 @@ struct flaghook_client {
 	int64_t next_poll;          /* client clock */
 	bool poll_soon;             /* poll at the next chance, not at next_poll */
 	bool polling;               /* a claim is running (one at a time) */
+	bool poll_blocked;          /* a poll stopped: max_pending was reached */
 };
 
 /* Copies the thread's last error into the client; returns rc. */
@@ -186,6 +187,9 @@ void flaghook__engine_enable(flaghook_client *c, fh_endpoint *ep);
 /* Asks the store for unheld deliveries at the next chance (new endpoint,
  * a FIFO delivery finished, a re-queue). */
 void flaghook__engine_poll_soon(flaghook_client *c);
+/* Polls in the caller's thread, after any poll under way (a new endpoint:
+ * what waits for it is queued before the caller's next emit). */
+void flaghook__engine_poll_now(flaghook_client *c);
 /* Disables ep and gives up its waiting deliveries, reporting each. */
 void flaghook__engine_disable(flaghook_client *c, fh_endpoint *ep, const char *why);
 

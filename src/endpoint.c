@@ -230,6 +230,11 @@ int flaghook_endpoint_add(flaghook_client *c, uint64_t *out_id, const flaghook_e
 				                             (unsigned long long)id));
 			}
 		}
+	} else if (c->next_endpoint_id == UINT64_MAX) {
+		pthread_rwlock_unlock(&c->lock);
+		endpoint_free(c, ep);
+		return flaghook__client_fail(c, flaghook__error(FLAGHOOK_EINVAL,
+		                             "no endpoint id left above the highest in use: give one"));
 	} else {
 		/* The next id above every one in use, caller-chosen ones included. */
 		id = c->next_endpoint_id + 1;
@@ -241,9 +246,10 @@ int flaghook_endpoint_add(flaghook_client *c, uint64_t *out_id, const flaghook_e
 	if (out_id)
 		*out_id = ep->id;
 	pthread_rwlock_unlock(&c->lock);
-	/* Stored deliveries for this id may be waiting: look now, not at the
-	 * next poll. */
-	flaghook__engine_poll_soon(c);
+	/* Stored deliveries for this id may be waiting (a restart): queue
+	 * them now, in the caller's thread, so that they go before anything
+	 * the caller emits next (FIFO order across restarts). */
+	flaghook__engine_poll_now(c);
 	return 0;
 }
 

@@ -205,7 +205,7 @@ static int wait_for(flaghook_client *c, fh_job *j, int64_t now, int64_t delay_ms
 static void run_job(void *arg);
 static void poll_store(flaghook_client *c);
 static bool poll_due(flaghook_client *c);
-static void admit(flaghook_client *c, fh_job **jobs, size_t n, bool emitted);
+static void admit(flaghook_client *c, fh_job **jobs, size_t n);
 static int64_t run_due_locked(flaghook_client *c, job_list *out);
 
 /* Sends a job through the executor to be finished without an attempt
@@ -663,15 +663,22 @@ static void run_one(fh_job *j)
 	/* Last: a delivery counts as pending until its result was reported, so
 	 * flaghook_flush returning means every callback has run; and once
 	 * running reaches 0, flaghook_client_free may proceed. */
+	/* A shared store keeps the endpoint's next FIFO delivery unheld:
+	 * fetch it here rather than wait for a poll.  Before `running` drops,
+	 * so that client_free cannot free the client under it. */
+	if (fifo && finished)
+		poll_store(c);
 	pthread_mutex_lock(&c->engine_lock);
 	c->pending -= finished;
 	c->running--;
+	if (finished && c->poll_blocked) {
+		/* A poll stopped for want of room; there is some now. */
+		c->poll_blocked = false;
+		c->poll_soon = true;
+		pthread_cond_signal(&c->wake);
+	}
 	pthread_cond_broadcast(&c->progress);
 	pthread_mutex_unlock(&c->engine_lock);
-	/* The endpoint's next FIFO delivery waits unheld in the store: fetch
-	 * it here rather than wait for a poll. */
-	if (fifo && finished)
-		poll_store(c);
 }
 
 /* ---- timers ---- */
@@ -825,9 +832,8 @@ int flaghook_tick(flaghook_client *c, int64_t *next_ms)
 
 /* Puts jobs that are stored and counted in `pending` into the engine:
  * ready, waiting for their time, or, when shutdown came meanwhile, left
- * (recorded here; reported when the host emitted them).  NULL entries are
- * skipped. */
-static void admit(flaghook_client *c, fh_job **jobs, size_t n, bool emitted)
+ * (recorded and reported here).  NULL entries are skipped. */
+static void admit(flaghook_client *c, fh_job **jobs, size_t n)
 {
 	job_list out = { 0 }, late = { 0 };
 	pthread_mutex_lock(&c->engine_lock);
@@ -864,13 +870,7 @@ static void admit(flaghook_client *c, fh_job **jobs, size_t n, bool emitted)
 	size_t left = 0;
 	for (fh_job *j = late.head, *next; j; j = next, left++) {
 		next = j->next;
-		if (emitted) {
-			finish_unattempted(c, j, left_outcome(c));
-		} else {
-			fh_attempt at;
-			stored_attempt(j, &at);
-			flaghook__record(c, &j->d, left_outcome(c), &at, 0, 0);
-		}
+		finish_unattempted(c, j, left_outcome(c));
 		job_free(c, j);
 	}
 	if (left) {
@@ -962,6 +962,9 @@ static void poll_store(flaghook_client *c)
 		return;
 	pthread_mutex_lock(&c->engine_lock);
 	if (c->polling || c->closing) {
+		/* The running poll goes round again for this request. */
+		if (c->polling && !c->closing)
+			c->poll_soon = true;
 		pthread_mutex_unlock(&c->engine_lock);
 		return;
 	}
@@ -972,6 +975,8 @@ static void poll_store(flaghook_client *c)
 		size_t room = c->pending < c->max_pending ? c->max_pending - c->pending : 0;
 		if (room > CLAIM_BATCH)
 			room = CLAIM_BATCH;
+		if (!room)
+			c->poll_blocked = true; /* run_one asks again when one finishes */
 		if (!room || c->closing)
 			break;
 		/* Not reserved: an emit meanwhile must not find the queue full
@@ -996,7 +1001,7 @@ static void poll_store(flaghook_client *c)
 			pthread_mutex_lock(&c->engine_lock);
 			c->pending += x.n;
 			pthread_mutex_unlock(&c->engine_lock);
-			admit(c, x.jobs, x.n, false);
+			admit(c, x.jobs, x.n);
 		}
 		flaghook__free(c->allocator, x.jobs);
 		pthread_mutex_lock(&c->engine_lock);
@@ -1005,7 +1010,21 @@ static void poll_store(flaghook_client *c)
 			break;
 	}
 	c->polling = false;
+	pthread_cond_broadcast(&c->progress); /* engine_stop and poll_now wait for it */
 	pthread_mutex_unlock(&c->engine_lock);
+}
+
+void flaghook__engine_poll_now(flaghook_client *c)
+{
+	if (!c->engine_started || c->mode != FLAGHOOK_MODE_ASYNC || !c->storage.claim)
+		return;
+	/* A poll already running may have started before the caller's change
+	 * (a new endpoint) and passed over its deliveries: wait it out. */
+	pthread_mutex_lock(&c->engine_lock);
+	while (c->polling && !c->closing)
+		pthread_cond_wait(&c->progress, &c->engine_lock);
+	pthread_mutex_unlock(&c->engine_lock);
+	poll_store(c);
 }
 
 /* Whether a poll is due (lock held). */
@@ -1099,7 +1118,7 @@ int flaghook__engine_accept(flaghook_client *c, fh_job **jobs, size_t n)
 		pthread_cond_broadcast(&c->progress);
 		pthread_mutex_unlock(&c->engine_lock);
 	}
-	admit(c, jobs, n, true);
+	admit(c, jobs, n);
 	if (unheld)
 		poll_store(c);
 	return 0;
@@ -1233,6 +1252,10 @@ void flaghook__engine_stop(flaghook_client *c)
 		pthread_mutex_lock(&c->engine_lock);
 		c->closing = true;
 		pthread_cond_broadcast(&c->progress);
+		/* A claim under way brings deliveries in: let it finish (it stops
+		 * at `closing`), so they are drained and reported like the rest. */
+		while (c->polling)
+			pthread_cond_wait(&c->progress, &c->engine_lock);
 		pthread_mutex_unlock(&c->engine_lock);
 		drain(c, sat_add(flaghook__mono_us(), ms_to_us(c->shutdown_timeout_ms)), false);
 		pthread_mutex_lock(&c->engine_lock);

@@ -23,14 +23,16 @@
 #define RESPONSE_MAX 256
 
 /* A delivery.  In the table it is pending; `body` is a copy only while
- * nobody holds it or it is FIFO (claim must hand it out), NULL while the
- * client holds it.  Finished ones move to the history ring with a copy. */
+ * nobody holds it (claim must hand it out: released or re-queued), NULL
+ * while the client holds it.  Finished ones move to the history ring with
+ * a copy. */
 typedef struct row {
 	uint64_t id;                /* 0: an empty table slot (ids start at 1) */
 	uint64_t endpoint_id;
 	int64_t created_us, next_attempt_us, updated_us;
 	int32_t event_type, attempts, last_status, state;
 	int8_t fifo, held;
+	int8_t in_loose;            /* listed in `loose`: held by nobody */
 	char event_id[38];
 	void *body;
 	size_t body_len;
@@ -53,7 +55,7 @@ typedef struct memory_store {
 	row *slots;
 	size_t cap;                 /* a power of two, at least twice count */
 	size_t count;               /* pending deliveries */
-	uint64_t *loose;            /* ids of rows with a body copy: unheld, or FIFO */
+	uint64_t *loose;            /* ids of the rows nobody holds */
 	size_t nloose, loose_cap;
 	row *history[HISTORY_MAX];  /* finished, a ring, oldest at hist_next - hist_len */
 	size_t hist_next, hist_len;
@@ -234,50 +236,25 @@ static int mem_put(flaghook_delivery *d, size_t n, void *ud)
 		if (rc)
 			return rc;
 	}
-	/* All or none: copies and room first. */
-	void *stack[16] = { 0 };
-	void **bodies = n <= 16 ? stack : flaghook__calloc(m->allocator, n, sizeof(*bodies));
-	if (!bodies)
-		return flaghook__error(FLAGHOOK_ENOMEM, "memory store: out of memory");
-	int rc = 0;
-	size_t fifos = 0;
-	for (size_t i = 0; i < n && !rc; i++) {
-		if (!d[i].fifo)
-			continue;
-		fifos++;
-		if (d[i].body_len && !(bodies[i] = flaghook__memdup(m->allocator, d[i].body, d[i].body_len)))
-			rc = flaghook__error(FLAGHOOK_ENOMEM, "memory store: out of memory");
-	}
 	int64_t now = flaghook__now_us();
 	pthread_mutex_lock(&m->lock);
-	if (!rc)
-		rc = grow(m, m->count + n);
-	if (!rc)
-		rc = loose_reserve(m, fifos);
+	int rc = grow(m, m->count + n); /* all or none: room first */
 	if (!rc) {
 		for (size_t i = 0; i < n; i++) {
 			uint64_t id = m->next_id++;
 			row *r = &m->slots[find(m, id)];
+			/* Held by the client, which has the body: no copy. */
 			*r = (row){ .id = id, .endpoint_id = d[i].endpoint_id, .created_us = d[i].created_us,
 			            .next_attempt_us = d[i].next_attempt_us, .updated_us = now,
 			            .event_type = d[i].event_type, .attempts = d[i].attempts,
-			            .state = FLAGHOOK_DELIVERY_PENDING, .fifo = d[i].fifo != 0,
-			            .held = !d[i].fifo, .body = bodies[i], .body_len = d[i].body_len };
+			            .state = FLAGHOOK_DELIVERY_PENDING, .fifo = d[i].fifo != 0, .held = 1 };
 			snprintf(r->event_id, sizeof(r->event_id), "%s", d[i].event_id);
-			bodies[i] = NULL;
 			m->count++;
-			if (r->fifo)
-				m->loose[m->nloose++] = id;
 			d[i].id = id;
-			/* FIFO deliveries come out through claim, oldest first. */
-			d[i].claimed = !d[i].fifo;
+			d[i].claimed = 1;
 		}
 	}
 	pthread_mutex_unlock(&m->lock);
-	for (size_t i = 0; i < n; i++)
-		flaghook__free(m->allocator, bodies[i]);
-	if (bodies != (void **)stack)
-		flaghook__free(m->allocator, bodies);
 	return rc;
 }
 
@@ -285,6 +262,16 @@ static int by_id(const void *a, const void *b)
 {
 	uint64_t x = (*(row *const *)a)->id, y = (*(row *const *)b)->id;
 	return x < y ? -1 : x > y;
+}
+
+/* The oldest pending delivery of a FIFO endpoint, held or not (lock held). */
+static uint64_t oldest_pending(memory_store *m, uint64_t endpoint_id)
+{
+	uint64_t oldest = UINT64_MAX;
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->slots[i].id && m->slots[i].endpoint_id == endpoint_id && m->slots[i].id < oldest)
+			oldest = m->slots[i].id;
+	return oldest;
 }
 
 static int mem_claim(int64_t now, int64_t horizon, size_t max,
@@ -299,33 +286,26 @@ static int mem_claim(int64_t now, int64_t horizon, size_t max,
 		return 0;
 	}
 	row **c = flaghook__calloc(m->allocator, m->nloose, sizeof(*c));
-	uint64_t *seen = flaghook__calloc(m->allocator, m->nloose, sizeof(*seen));
-	if (!c || !seen) {
+	if (!c) {
 		pthread_mutex_unlock(&m->lock);
-		flaghook__free(m->allocator, c);
-		flaghook__free(m->allocator, seen);
 		return flaghook__error(FLAGHOOK_ENOMEM, "memory store: out of memory");
 	}
-	size_t n = 0, nseen = 0, taken = 0;
+	size_t n = 0, taken = 0;
 	for (size_t i = 0; i < m->nloose; i++) {
 		row *r = lookup(m, m->loose[i]);
 		if (r)
 			c[n++] = r;
 	}
 	qsort(c, n, sizeof(*c), by_id);
-	/* take() runs under the lock: the client only copies what it is given. */
+	/* take() runs under the lock: the client only copies what it is given.
+	 * Rows are looked up by id again: nothing moves them meanwhile. */
 	for (size_t i = 0; i < n && taken < max; i++) {
 		row *r = c[i];
-		if (r->fifo) {
-			/* Only an endpoint's oldest pending FIFO delivery may go. */
-			bool older = false;
-			for (size_t k = 0; k < nseen && !older; k++)
-				older = seen[k] == r->endpoint_id;
-			if (older)
-				continue;
-			seen[nseen++] = r->endpoint_id;
-		}
 		if (r->held || r->next_attempt_us > now + horizon)
+			continue;
+		/* FIFO (released or re-queued ones only, so a rare scan): only an
+		 * endpoint's oldest pending delivery may go. */
+		if (r->fifo && oldest_pending(m, r->endpoint_id) < r->id)
 			continue;
 		flaghook_delivery d;
 		copy_out(r, &d);
@@ -334,18 +314,16 @@ static int mem_claim(int64_t now, int64_t horizon, size_t max,
 			break;
 		if (verdict > 0)
 			continue;
+		/* Held now: the client has the body. */
 		r->held = 1;
+		r->in_loose = 0;
+		loose_remove(m, r->id);
+		flaghook__free(m->allocator, r->body);
+		r->body = NULL;
 		taken++;
-		if (!r->fifo) {
-			/* Held and not FIFO: the client has the body now. */
-			loose_remove(m, r->id);
-			flaghook__free(m->allocator, r->body);
-			r->body = NULL;
-		}
 	}
 	pthread_mutex_unlock(&m->lock);
 	flaghook__free(m->allocator, c);
-	flaghook__free(m->allocator, seen);
 	return 0;
 }
 
@@ -410,7 +388,7 @@ static int mem_record(const flaghook_delivery *d, const flaghook_attempt *a, voi
 		return flaghook__error(FLAGHOOK_ENOTFOUND, "memory store: no pending delivery %llu",
 		                       (unsigned long long)d->id);
 	}
-	if (a->outcome == FLAGHOOK_OUTCOME_RELEASED && !r->body && loose_reserve(m, 1)) {
+	if (a->outcome == FLAGHOOK_OUTCOME_RELEASED && !r->in_loose && loose_reserve(m, 1)) {
 		pthread_mutex_unlock(&m->lock);
 		flaghook__free(m->allocator, copy);
 		flaghook__free(m->allocator, hist);
@@ -429,19 +407,20 @@ static int mem_record(const flaghook_delivery *d, const flaghook_attempt *a, voi
 		break;
 	case FLAGHOOK_OUTCOME_RELEASED:
 		/* Pending again, held by nobody: claim hands it out from a copy. */
-		if (!r->body) {
+		if (!r->in_loose) {
+			flaghook__free(m->allocator, r->body);
 			r->body = copy;
 			r->body_len = d->body_len;
 			copy = NULL;
-			if (!r->fifo)
-				m->loose[m->nloose++] = r->id;
+			m->loose[m->nloose++] = r->id;
+			r->in_loose = 1;
 		}
 		r->held = 0;
 		break;
 	case FLAGHOOK_OUTCOME_DELIVERED:
 	case FLAGHOOK_OUTCOME_GAVE_UP:
 		/* Kept for inspection and re-queueing, a bounded number of them. */
-		if (r->fifo || r->body)
+		if (r->in_loose)
 			loose_remove(m, r->id);
 		if (hist) {
 			*hist = *r;
@@ -453,6 +432,7 @@ static int mem_record(const flaghook_delivery *d, const flaghook_attempt *a, voi
 			hist->state = a->outcome == FLAGHOOK_OUTCOME_DELIVERED ? FLAGHOOK_DELIVERY_DELIVERED
 			                                                         : FLAGHOOK_DELIVERY_DEAD;
 			hist->held = 0;
+			hist->in_loose = 0;
 			history_add(m, hist);
 			hist = NULL;
 		} else {
@@ -461,7 +441,7 @@ static int mem_record(const flaghook_delivery *d, const flaghook_attempt *a, voi
 		erase(m, (size_t)(r - m->slots));
 		break;
 	default: /* ABANDONED: nothing outlives the process here */
-		if (r->fifo || r->body)
+		if (r->in_loose)
 			loose_remove(m, r->id);
 		flaghook__free(m->allocator, r->body);
 		erase(m, (size_t)(r - m->slots));
@@ -594,6 +574,7 @@ static int mem_requeue(const flaghook_query *q, uint64_t *count, void *ud)
 				r->next_attempt_us = now;
 				r->updated_us = now;
 				r->held = 0;
+				r->in_loose = 1;
 				m->count++;
 				m->loose[m->nloose++] = r->id;
 				flaghook__free(m->allocator, h); /* the body moved to the row */

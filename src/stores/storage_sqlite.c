@@ -440,12 +440,9 @@ static int apply_put(store *s, request *r)
 		sqlite3_bind_int64(st, 7, d->next_attempt_us);
 		sqlite3_bind_int(st, 8, d->fifo != 0);
 		sqlite3_bind_int64(st, 9, r->now_us);
-		/* A FIFO delivery is held by nobody: claim hands out only an
-		 * endpoint's oldest, which keeps the order across restarts. */
-		if (d->fifo)
-			sqlite3_bind_null(st, 10);
-		else
-			sqlite3_bind_int64(st, 10, s->token);
+		/* Held by this instance, FIFO ones too: one process per file, so
+		 * the client keeps their order itself. */
+		sqlite3_bind_int64(st, 10, s->token);
 		int rc = run(st);
 		sqlite3_clear_bindings(st); /* the bound pointers are the caller's */
 		if (rc != SQLITE_DONE)
@@ -771,7 +768,7 @@ static int sq_put(flaghook_delivery *d, size_t n, void *ud)
 	for (size_t i = 0; i < n; i++) {
 		if (rc)
 			d[i].id = 0; /* nothing was stored */
-		d[i].claimed = rc == 0 && !d[i].fifo;
+		d[i].claimed = rc == 0;
 	}
 	return rc;
 }
