@@ -98,7 +98,12 @@ int64_t flaghook__retry_after_ms(const char *v, int64_t now_s)
 	time_t when = curl_getdate(v, NULL);
 	if (when == (time_t)-1)
 		return -1;
-	return when <= now_s ? 0 : ((int64_t)when - now_s) * 1000;
+	if (when <= now_s)
+		return 0;
+	/* A date far in the future (a year like 0777777777) must not
+	 * overflow: it is capped by retry_after_cap_ms anyway. */
+	int64_t ahead = (int64_t)when - now_s;
+	return ahead > INT64_MAX / 1000 ? INT64_MAX : ahead * 1000;
 }
 
 static bool retryable(const fh_policy *p, int32_t status, int32_t errclass)

@@ -228,6 +228,10 @@ static void test_policy_decisions(void **state)
 	assert_int_equal(flaghook__retry_after_ms("Wed, 21 Oct 2015 07:28:30 GMT", now), 30000);
 	assert_int_equal(flaghook__retry_after_ms("Wed, 21 Oct 2015 07:00:00 GMT", now), 0);
 	assert_int_equal(flaghook__retry_after_ms("soon", now), -1);
+	/* A date millions of years ahead (found by the fuzzer): no overflow
+	 * (UBSan checks), the longest wait there is, which the cap then bounds. */
+	int64_t far = flaghook__retry_after_ms("W1Oct0777777777", now);
+	assert_true(far == -1 || far == INT64_MAX);
 	assert_int_equal(flaghook__retry_after_ms("-5", now), -1);
 	assert_int_equal(flaghook__retry_after_ms("", now), -1);
 	assert_int_equal(flaghook__policy_decide(&st, 1, 503, FLAGHOOK_ERRCLASS_HTTP, "junk", 0, 0, &w), FH_RETRY);
