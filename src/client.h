@@ -37,6 +37,8 @@ typedef struct fh_endpoint {
 	struct fh_job *ready_head, *ready_tail;
 	int32_t in_flight;          /* attempts running now */
 	bool fifo_busy;             /* FIFO: a delivery is running or awaits its retry */
+	bool fifo_via_claim;        /* FIFO deliveries have come through claim: the
+	                               successors of one that ends wait in the store */
 	int32_t consecutive_failures;
 	int64_t failing_since;      /* client clock; 0: not failing */
 	fh_breaker breaker;

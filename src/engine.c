@@ -315,14 +315,18 @@ static void finish_unattempted(flaghook_client *c, fh_job *j, int outcome)
 	report(c, j, outcome, &at, false);
 }
 
-/* A FIFO delivery ended: its endpoint's next one is in the store, unheld
- * until now (lock held). */
-static void fifo_next(flaghook_client *c, fh_endpoint *ep)
+/* A FIFO delivery ended.  When the endpoint's deliveries come through
+ * claim (a shared store put them unheld, or a restart left them), the next
+ * one waits in the store: ask for it.  Returns whether it asked (lock
+ * held).  Otherwise the engine holds the successors and there is nothing
+ * to ask the store for. */
+static bool fifo_next(flaghook_client *c, fh_endpoint *ep)
 {
-	if (ep->fifo && c->storage.claim) {
-		c->poll_soon = true;
-		pthread_cond_signal(&c->wake);
-	}
+	if (!ep->fifo || !ep->fifo_via_claim || !c->storage.claim)
+		return false;
+	c->poll_soon = true;
+	pthread_cond_signal(&c->wake);
+	return true;
 }
 
 /* Takes every waiting job of a disabled endpoint off the books (lock held). */
@@ -532,7 +536,7 @@ static void run_one(fh_job *j)
 	fh_endpoint *ep = j->ep;
 	flaghook_client *c = ep->client;
 	uint64_t ep_id = ep->id; /* ep may go with the job's reference */
-	bool fifo = ep->fifo;
+	bool fetch_next = false;    /* a FIFO successor waits in the store */
 	fh_attempt at;
 	memset(&at, 0, sizeof(at));
 	bool refused = j->finish_reason != NULL;
@@ -627,7 +631,7 @@ static void run_one(fh_job *j)
 		}
 		if (ep->fifo)
 			ep->fifo_busy = false;
-		fifo_next(c, ep);
+		fetch_next = fifo_next(c, ep);
 		all_unlink(c, j);
 	}
 	if (disabled)
@@ -666,7 +670,7 @@ static void run_one(fh_job *j)
 	/* A shared store keeps the endpoint's next FIFO delivery unheld:
 	 * fetch it here rather than wait for a poll.  Before `running` drops,
 	 * so that client_free cannot free the client under it. */
-	if (fifo && finished)
+	if (fetch_next)
 		poll_store(c);
 	pthread_mutex_lock(&c->engine_lock);
 	c->pending -= finished;
@@ -1000,6 +1004,11 @@ static void poll_store(flaghook_client *c)
 		if (x.n) {
 			pthread_mutex_lock(&c->engine_lock);
 			c->pending += x.n;
+			/* A FIFO delivery that came through claim (a restart left it,
+			 * or another process emitted it) has its successors there too. */
+			for (size_t i = 0; i < x.n; i++)
+				if (x.jobs[i]->ep->fifo)
+					x.jobs[i]->ep->fifo_via_claim = true;
 			pthread_mutex_unlock(&c->engine_lock);
 			admit(c, x.jobs, x.n);
 		}
@@ -1104,6 +1113,11 @@ int flaghook__engine_accept(flaghook_client *c, fh_job **jobs, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		jobs[i]->d.id = ds[i].id;
 		if (!ds[i].claimed) {
+			if (jobs[i]->ep->fifo) {
+				pthread_mutex_lock(&c->engine_lock);
+				jobs[i]->ep->fifo_via_claim = true;
+				pthread_mutex_unlock(&c->engine_lock);
+			}
 			job_free(c, jobs[i]);
 			jobs[i] = NULL;
 			unheld++;

@@ -131,6 +131,9 @@ void flaghook__event_scope(const flaghook_event *ev, int64_t *env_id, int64_t *o
 int flaghook__transport_curl(flaghook_transport *out, const flaghook_allocator *a,
                              const char *ca_file);
 int flaghook__storage_memory(flaghook_storage *out, const flaghook_allocator *a);
+/* Checks a query's version and state (NULL is every delivery); `who`
+ * names it in the error (storage.c). */
+int flaghook__check_query(const flaghook_query *q, const char *who);
 /* Deliveries the memory store holds (for tests). */
 size_t flaghook__storage_memory_count(void *user_data);
 

@@ -10,18 +10,25 @@ int flaghook_query_init(flaghook_query *q, unsigned int version)
 	return rc;
 }
 
+int flaghook__check_query(const flaghook_query *q, const char *who)
+{
+	if (!q)
+		return 0; /* NULL: everything */
+	int rc = flaghook__check_version(q->version, FLAGHOOK_QUERY_VERSION, who);
+	if (!rc && q->state != FLAGHOOK_STATE_ANY &&
+	    (q->state < FLAGHOOK_DELIVERY_PENDING || q->state > FLAGHOOK_DELIVERY_DEAD))
+		rc = flaghook__error(FLAGHOOK_EINVAL, "%s state %d is not a delivery state", who, (int)q->state);
+	return rc;
+}
+
 static int check(const flaghook_storage *s, const flaghook_query *q, const void *op, const char *what)
 {
 	flaghook__error_clear();
 	if (!s)
 		return flaghook__error(FLAGHOOK_EINVAL, "storage is NULL");
 	int rc = flaghook__check_version(s->version, FLAGHOOK_STORAGE_VERSION, "storage");
-	if (rc)
+	if (rc || (rc = flaghook__check_query(q, "query")))
 		return rc;
-	if (q && (rc = flaghook__check_version(q->version, FLAGHOOK_QUERY_VERSION, "query")))
-		return rc;
-	if (q && q->state != FLAGHOOK_STATE_ANY && (q->state < FLAGHOOK_DELIVERY_PENDING || q->state > FLAGHOOK_DELIVERY_DEAD))
-		return flaghook__error(FLAGHOOK_EINVAL, "query state %d is not a delivery state", (int)q->state);
 	if (!op)
 		return flaghook__error(FLAGHOOK_ENOTSUP, "this store has no %s", what);
 	return 0;

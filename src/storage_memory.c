@@ -201,17 +201,6 @@ static bool query_matches(const flaghook_query *q, const row *r)
 	       (!q->since_us || r->created_us >= q->since_us);
 }
 
-static int check_query(const flaghook_query *q)
-{
-	if (!q)
-		return 0;
-	int rc = flaghook__check_version(q->version, FLAGHOOK_QUERY_VERSION, "memory store: query");
-	if (!rc && q->state != FLAGHOOK_STATE_ANY &&
-	    (q->state < FLAGHOOK_DELIVERY_PENDING || q->state > FLAGHOOK_DELIVERY_DEAD))
-		rc = flaghook__error(FLAGHOOK_EINVAL, "memory store: query state %d is not a state", (int)q->state);
-	return rc;
-}
-
 static int check_delivery(const flaghook_delivery *d)
 {
 	int rc = flaghook__check_version(d->version, FLAGHOOK_DELIVERY_VERSION, "memory store: delivery");
@@ -475,7 +464,7 @@ static int mem_list(const flaghook_query *q, int (*each)(const flaghook_delivery
                     void *ud)
 {
 	memory_store *m = ud;
-	int rc = check_query(q);
+	int rc = flaghook__check_query(q, "memory store: query");
 	if (rc)
 		return rc;
 	if (!each)
@@ -507,7 +496,7 @@ static int mem_attempts(const flaghook_query *q, int (*each)(const flaghook_atte
                         void *ud)
 {
 	memory_store *m = ud;
-	int rc = check_query(q);
+	int rc = flaghook__check_query(q, "memory store: query");
 	if (rc)
 		return rc;
 	if (!each)
@@ -547,7 +536,7 @@ static int mem_attempts(const flaghook_query *q, int (*each)(const flaghook_atte
 static int mem_requeue(const flaghook_query *q, uint64_t *count, void *ud)
 {
 	memory_store *m = ud;
-	int rc = check_query(q);
+	int rc = flaghook__check_query(q, "memory store: query");
 	if (rc)
 		return rc;
 	uint64_t n = 0;
