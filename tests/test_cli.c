@@ -7,11 +7,13 @@
 #include <cmocka.h>
 
 #include "flaghook.h"
+#include "internal.h"
 #include "flaghook_pg.h"
 #include "flaghook_sqlite.h"
 #include "httpd.h"
 #include "vectors.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +89,27 @@ static void test_sign_and_verify(void **state)
 	fclose(f);
 	assert_int_equal(run("sign --secret-file %s %s", spath, path), 0);
 	assert_string_equal(out, "e8af67a174c950742e45136491466739cf74a634c608fda0fd487732c2a8204f\n");
+	/* Review defect 4: an empty secret signs and verifies nothing, from
+	 * any source; the HMAC of the empty key is refused, not "OK". */
+	uint8_t mac[32];
+	assert_int_equal(flaghook__hmac_sha256(mac, "", 0, "{\"key\": \"value\"}", 16), 0);
+	char empty_sig[65];
+	flaghook__hex(empty_sig, mac, sizeof(mac));
+	setenv("FLAGHOOK_SECRET", "", 1);
+	assert_int_equal(run("verify --signature %s %s", empty_sig, path), 2);
+	assert_non_null(strstr(out, "the secret from FLAGHOOK_SECRET is empty"));
+	assert_null(strstr(out, "signature OK"));
+	assert_int_equal(run("sign %s", path), 2);
+	unsetenv("FLAGHOOK_SECRET");
+	fd = open(spath, O_WRONLY | O_TRUNC);
+	assert_int_equal(write(fd, "\n", 1), 1);
+	close(fd);
+	assert_int_equal(run("verify --secret-file %s --signature %s %s", spath, empty_sig, path), 2);
+	assert_non_null(strstr(out, "empty"));
+	assert_null(strstr(out, "signature OK"));
+	assert_int_equal(run("sign --secret '' %s", path), 2);
+	assert_int_equal(run("test http://127.0.0.1:9/ --secret ''"), 2);
+	assert_non_null(strstr(out, "the secret from --secret is empty"));
 	unlink(spath);
 	/* Usage errors are 2. */
 	assert_int_equal(run("sign %s", path), 2);
@@ -379,9 +402,8 @@ static void test_outbox_dead_and_deliveries(void **state)
 	json_free(j, 1);
 	assert_int_equal(run("dead --since 2099-01-01 --sqlite %s", ob.path), 0);
 	assert_string_equal(out, "no dead letters\n");
-	assert_int_equal(run("dead --sqlite %s --since -7d --json", ob.path), 0);
-	assert_int_equal(json_lines(j, 8), 2);
-	json_free(j, 2);
+	/* Relative times are tried on an outbox dated from now, in
+	 * test_outbox_relative_since: this one's dates are fixed. */
 
 	/* deliveries: every state, or one. */
 	assert_int_equal(run("deliveries --sqlite %s --json", ob.path), 0);
@@ -471,8 +493,9 @@ static void test_outbox_attempts(void **state)
 	assert_int_equal(run("attempts --sqlite %s --since 2026-11-22T10:00:30.5Z --json", ob.path), 0);
 	assert_int_equal(json_lines(j, 8), 3);
 	json_free(j, 3);
-	assert_int_equal(run("attempts --sqlite %s --since -30d --limit 2 --json", ob.path), 0);
+	assert_int_equal(run("attempts --sqlite %s --since 2026-11-22T10:00:00Z --limit 2 --json", ob.path), 0);
 	assert_int_equal(json_lines(j, 8), 2);
+	assert_string_equal(jstr(j[0], "outcome"), "retry");
 	json_free(j, 2);
 	assert_int_equal(run("attempts --sqlite %s --delivery %llu", ob.path, (unsigned long long)ob.d), 0);
 	assert_string_equal(out, "no attempts\n");
@@ -554,6 +577,67 @@ static void test_outbox_requeue_and_pending(void **state)
 	assert_int_equal(st.pending(&pending, st.user_data), 0);
 	assert_int_equal(pending, 4);
 	flaghook_storage_close(&st);
+	outbox_remove(&ob);
+}
+
+/* --since -7d and the like count back from the clock of the machine the
+ * command runs on.  An outbox fixed in time cannot test them for long (the
+ * one above is dated 2026-11-22, and "-7d" stopped matching it a week
+ * later): this one is dated from now, so it passes on any date. */
+static void test_outbox_relative_since(void **state)
+{
+	(void)state;
+	outbox ob;
+	strcpy(ob.dir, "/tmp/flaghook-cli-rel-XXXXXX");
+	assert_non_null(mkdtemp(ob.dir));
+	snprintf(ob.path, sizeof(ob.path), "%s/outbox.db", ob.dir);
+	flaghook_storage st = FLAGHOOK_STORAGE_INIT;
+	flaghook_sqlite_options so = FLAGHOOK_SQLITE_OPTIONS_INIT;
+	so.path = ob.path;
+	so.synchronous = FLAGHOOK_SQLITE_SYNC_NORMAL;
+	if (flaghook_sqlite_open(&st, &so))
+		fail_msg("sqlite open: %s", flaghook_last_error());
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t now = (int64_t)ts.tv_sec * SEC;
+	int64_t day = 86400 * SEC;
+	/* Dead letters one day, thirty days and a year old. */
+	int64_t when[] = { now - day, now - 30 * day, now - 365 * day };
+	const char *ev[] = { EV_A, EV_B, EV_C };
+	for (int i = 0; i < 3; i++) {
+		uint64_t id = put_one(&st, 7, ev[i], FLAGHOOK_EVENT_FLAG_UPDATED, "{}", when[i]);
+		record_one(&st, id, 7, ev[i], 1, FLAGHOOK_OUTCOME_GAVE_UP, 500, FLAGHOOK_ERRCLASS_HTTP, when[i] + SEC,
+		           10, "HTTP 500", "");
+	}
+	flaghook_storage_close(&st);
+	cJSON *j[4];
+	static const struct { const char *since; int dead; } cases[] = {
+		{ "-2h", 0 }, { "-36h", 1 }, { "-7d", 1 }, { "-29d", 1 }, { "-31d", 2 }, { "-400d", 3 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(run("dead --sqlite %s --since %s --json", ob.path, cases[i].since), 0);
+		/* The youngest `dead` of them, whatever their order. */
+		for (int k = 0; k < 3; k++)
+			if (!strstr(out, ev[k]) != (k >= cases[i].dead))
+				fail_msg("dead --since %s: event %d %s (%s)", cases[i].since, k,
+				         k < cases[i].dead ? "missing" : "listed", out);
+		int n = cases[i].dead ? json_lines(j, 4) : 0;
+		if (n != cases[i].dead)
+			fail_msg("dead --since %s: %d dead letters, want %d", cases[i].since, n, cases[i].dead);
+		json_free(j, n);
+		if (!n)
+			assert_string_equal(out, ""); /* JSON lines: none */
+		assert_int_equal(run("attempts --sqlite %s --since %s --json", ob.path, cases[i].since), 0);
+		n = cases[i].dead ? json_lines(j, 4) : 0;
+		if (n != cases[i].dead)
+			fail_msg("attempts --since %s: %d attempts, want %d", cases[i].since, n, cases[i].dead);
+		json_free(j, n);
+	}
+	assert_int_equal(run("requeue --sqlite %s --since -7d", ob.path), 0);
+	assert_string_equal(out, "requeued 1 delivery\n");
+	assert_int_equal(run("dead --sqlite %s --since -400d --json", ob.path), 0);
+	assert_int_equal(json_lines(j, 4), 2);
+	json_free(j, 2);
 	outbox_remove(&ob);
 }
 
@@ -748,6 +832,7 @@ int main(void)
 		cmocka_unit_test(test_outbox_dead_and_deliveries),
 		cmocka_unit_test(test_outbox_attempts),
 		cmocka_unit_test(test_outbox_requeue_and_pending),
+		cmocka_unit_test(test_outbox_relative_since),
 		cmocka_unit_test(test_outbox_bad_arguments),
 		cmocka_unit_test(test_outbox_missing_database),
 		cmocka_unit_test(test_outbox_pg),

@@ -36,6 +36,7 @@ static void print_usage(FILE *f)
 
 typedef struct args {
 	const char *secret;
+	const char *secret_source;  /* the option it came from, for messages */
 	char *secret_owned;
 	const char *signature;
 	const char *scope;
@@ -97,7 +98,7 @@ static int parse(int argc, char **argv, int first, args *a)
 		const char *arg = argv[i];
 		const char *next = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(arg, "--secret") && next) {
-			a->secret = next, i++;
+			a->secret = next, a->secret_source = "--secret", i++;
 		} else if (!strcmp(arg, "--secret-file") && next) {
 			size_t len;
 			free(a->secret_owned);
@@ -111,6 +112,7 @@ static int parse(int argc, char **argv, int first, args *a)
 				len--;
 			a->secret_owned[len] = '\0';
 			a->secret = a->secret_owned;
+			a->secret_source = "--secret-file (a newline alone counts as empty)";
 			i++;
 		} else if (!strcmp(arg, "--signature") && next) {
 			a->signature = next, i++;
@@ -135,8 +137,14 @@ static int parse(int argc, char **argv, int first, args *a)
 			return fail_usage("too many arguments");
 		}
 	}
-	if (!a->secret)
-		a->secret = getenv("FLAGHOOK_SECRET");
+	if (!a->secret && (a->secret = getenv("FLAGHOOK_SECRET")))
+		a->secret_source = "FLAGHOOK_SECRET";
+	/* An empty key signs nothing: anybody can make that HMAC.  Refuse it
+	 * rather than print "signature OK" or send an unsigned request. */
+	if (a->secret && !a->secret[0]) {
+		fprintf(stderr, "flaghook: the secret from %s is empty\n", a->secret_source);
+		return EXIT_USAGE;
+	}
 	return 0;
 }
 
@@ -227,6 +235,9 @@ static int cmd_test(args *a)
 		flaghook_client_free(c);
 		return EXIT_USAGE;
 	}
+	if (!a->secret)
+		fprintf(stderr, "flaghook: no secret given: the test webhook goes unsigned "
+		                "(no X-Flagsmith-Signature)\n");
 	rc = flaghook_emit(c, org ? fh_sample_organisation() : fh_sample_environment());
 	flaghook_client_free(c);
 	if (!out.seen) {
