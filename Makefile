@@ -41,8 +41,14 @@ LIB_CFLAGS  := $(FH_CFLAGS) -fPIC -fvisibility=hidden $(if $(SANITIZE),,-DNDEBUG
 LIB_LIBS    := -lcurl -lmbedcrypto -pthread
 FH_LDFLAGS  := $(SAN_FLAGS) $(LDFLAGS)
 
-LIB_SRCS    := $(sort $(wildcard src/*.c))
+LIB_SRCS    := $(sort $(wildcard src/*.c src/util/*.c))
 LIB_OBJS    := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
+# src/util: helpers the core, the stores, the command and the tests share
+# (allocator wrappers, clocks, versioned structs, error formatting).  In
+# the core's archive and shared library; the store libraries link this
+# archive of them (hidden, never installed).
+UTIL_OBJS   := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(sort $(wildcard src/util/*.c)))
+UTIL_A      := $(BUILD)/libflaghook-util.a
 STATIC      := $(BUILD)/libflaghook.a
 SHARED_REAL := $(BUILD)/libflaghook.so.$(VERSION)
 SHARED_SO   := $(BUILD)/libflaghook.so.$(SOMAJOR)
@@ -83,13 +89,19 @@ deps:
 	fi
 
 # ---- the library ----------------------------------------------------------
-$(BUILD)/obj/%.o: src/%.c src/internal.h src/client.h src/policy.h include/flaghook.h | $(BUILD)/obj
+LIB_HDRS    := $(wildcard src/*.h src/util/*.h) include/flaghook.h
+$(BUILD)/obj/%.o: src/%.c $(LIB_HDRS) | $(BUILD)/obj
+	@mkdir -p $(@D)
 	$(CC) $(LIB_CFLAGS) -c $< -o $@
 
 $(BUILD)/obj $(BUILD)/tests $(BUILD)/examples:
 	@mkdir -p $@
 
 $(STATIC): $(LIB_OBJS)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(UTIL_A): $(UTIL_OBJS)
 	rm -f $@
 	$(AR) rcs $@ $^
 
@@ -104,7 +116,7 @@ $(SHARED): $(SHARED_SO)
 # ---- the optional stores: libflaghook-sqlite and libflaghook-pg -------------
 # Each is its own small library over the core, so the core needs neither
 # SQLite nor libpq.  Their only link to the core is the public API.
-STORE_HDRS  := include/flaghook.h include/flaghook_sqlite.h include/flaghook_pg.h
+STORE_HDRS  := include/flaghook.h include/flaghook_sqlite.h include/flaghook_pg.h $(wildcard src/util/*.h)
 SQLITE_LIBS := -lsqlite3 -pthread
 PG_LIBS     := $$(pkg-config --libs libpq) -pthread
 PG_CFLAGS   := $$(pkg-config --cflags libpq)
@@ -112,9 +124,9 @@ PG_CFLAGS   := $$(pkg-config --cflags libpq)
 $(BUILD)/obj/stores:
 	@mkdir -p $@
 $(BUILD)/obj/stores/storage_sqlite.o: src/stores/storage_sqlite.c $(wildcard src/stores/*.h) $(STORE_HDRS) | $(BUILD)/obj/stores
-	$(CC) $(LIB_CFLAGS) -c $< -o $@
+	$(CC) $(LIB_CFLAGS) -Isrc -c $< -o $@
 $(BUILD)/obj/stores/storage_pg.o: src/stores/storage_pg.c $(wildcard src/stores/*.h) $(STORE_HDRS) | $(BUILD)/obj/stores
-	$(CC) $(LIB_CFLAGS) $(PG_CFLAGS) -c $< -o $@
+	$(CC) $(LIB_CFLAGS) -Isrc $(PG_CFLAGS) -c $< -o $@
 
 $(BUILD)/libflaghook-sqlite.a: $(BUILD)/obj/stores/storage_sqlite.o
 	rm -f $@
@@ -122,12 +134,12 @@ $(BUILD)/libflaghook-sqlite.a: $(BUILD)/obj/stores/storage_sqlite.o
 $(BUILD)/libflaghook-pg.a: $(BUILD)/obj/stores/storage_pg.o
 	rm -f $@
 	$(AR) rcs $@ $^
-$(BUILD)/libflaghook-sqlite.so.$(VERSION): $(BUILD)/obj/stores/storage_sqlite.o $(SHARED)
+$(BUILD)/libflaghook-sqlite.so.$(VERSION): $(BUILD)/obj/stores/storage_sqlite.o $(UTIL_A) $(SHARED)
 	$(CC) -shared -Wl,-soname,libflaghook-sqlite.so.$(SOMAJOR) -Wl,--no-undefined $(FH_LDFLAGS) -o $@ $< \
-	    -L$(BUILD) -lflaghook $(SQLITE_LIBS)
-$(BUILD)/libflaghook-pg.so.$(VERSION): $(BUILD)/obj/stores/storage_pg.o $(SHARED)
+	    $(UTIL_A) -L$(BUILD) -lflaghook $(SQLITE_LIBS)
+$(BUILD)/libflaghook-pg.so.$(VERSION): $(BUILD)/obj/stores/storage_pg.o $(UTIL_A) $(SHARED)
 	$(CC) -shared -Wl,-soname,libflaghook-pg.so.$(SOMAJOR) -Wl,--no-undefined $(FH_LDFLAGS) -o $@ $< \
-	    -L$(BUILD) -lflaghook $(PG_LIBS)
+	    $(UTIL_A) -L$(BUILD) -lflaghook $(PG_LIBS)
 $(BUILD)/libflaghook-%.so.$(SOMAJOR): $(BUILD)/libflaghook-%.so.$(VERSION)
 	ln -sf libflaghook-$*.so.$(VERSION) $@
 $(BUILD)/libflaghook-%.so: $(BUILD)/libflaghook-%.so.$(SOMAJOR)
@@ -157,14 +169,24 @@ demo: deps
 
 # ---- tests ------------------------------------------------------------------------
 VECTORS     ?= $(firstword $(wildcard ../shared/vectors) tests/vectors)
-TEST_NAMES  := test_json test_sign test_render test_differential test_deliver test_async test_races test_alloc test_cli \
+TEST_NAMES  := test_json test_sign test_render test_versions test_differential test_deliver test_async test_races test_alloc test_cli \
                test_store_memory test_store_engine test_sqlite test_pg test_durable test_crash
 TEST_BINS   := $(TEST_NAMES:%=$(BUILD)/tests/%)
 TEST_SUPPORT := tests/support/httpd.c tests/support/vectors.c tests/support/sample_events.c tests/support/store_suite.c
 TEST_CFLAGS := $(FH_CFLAGS) -Isrc -Itests/support -Isrc/cmd $(PG_CFLAGS)
-TEST_LIBS   := $(STORE_LINK) $(STATIC) $(LIB_LIBS) -lcmocka -lcjson -lmbedtls -lmbedx509 -lmbedcrypto -lm
+# The tests link their own copy of the SQLite store, with its test hooks
+# compiled in (-DFLAGHOOK_TESTHOOKS); the installed one has none.
+SQLITE_TEST_A := $(BUILD)/tests/libflaghook-sqlite-testhooks.a
+TEST_LIBS   := $(SQLITE_TEST_A) $(BUILD)/libflaghook-pg.a -lsqlite3 $$(pkg-config --libs libpq) \
+               $(STATIC) $(LIB_LIBS) -lcmocka -lcjson -lmbedtls -lmbedx509 -lmbedcrypto -lm
 
-$(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT) $(wildcard tests/support/*.h) src/internal.h src/client.h src/policy.h src/cmd/sample.c src/cmd/sample.h $(STATIC) $(STORE_STATIC) $(STORE_HDRS) | $(BUILD)/tests
+$(BUILD)/tests/storage_sqlite_testhooks.o: src/stores/storage_sqlite.c $(wildcard src/stores/*.h) $(STORE_HDRS) | $(BUILD)/tests
+	$(CC) $(LIB_CFLAGS) -Isrc -DFLAGHOOK_TESTHOOKS -c $< -o $@
+$(SQLITE_TEST_A): $(BUILD)/tests/storage_sqlite_testhooks.o
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT) $(wildcard tests/support/*.h) src/internal.h src/client.h src/policy.h src/cmd/sample.c src/cmd/sample.h $(STATIC) $(STORE_STATIC) $(SQLITE_TEST_A) $(STORE_HDRS) | $(BUILD)/tests
 	$(CC) $(TEST_CFLAGS) $< $(TEST_SUPPORT) src/cmd/sample.c -o $@ $(FH_LDFLAGS) $(TEST_LIBS)
 
 header-test: | $(BUILD)/tests
@@ -174,14 +196,26 @@ header-test: | $(BUILD)/tests
 	$${CXX:-g++} -std=c++11 -Wall -Wextra -pedantic -Werror -Iinclude -c $(BUILD)/tests/header.cpp -o $(BUILD)/tests/header_cpp.o
 	@echo "header-test: flaghook.h, flaghook_sqlite.h and flaghook_pg.h compile as C99 and C++11 with -pedantic -Werror"
 
-# The shared library exports flaghook_* and nothing else.
+# The shared libraries export the public flaghook_* API and nothing else;
+# every global symbol of every installed archive is flaghook_* (API) or
+# flaghook__* (internal), so a host that links statically cannot collide
+# with us; and no installed library carries a test hook.
 SYM_LIBS := $(SHARED_REAL) $(BUILD)/libflaghook-sqlite.so.$(VERSION) $(BUILD)/libflaghook-pg.so.$(VERSION)
-symbols-test: $(SYM_LIBS)
+SYM_ARCHIVES := $(STATIC) $(STORE_STATIC)
+symbols-test: $(SYM_LIBS) $(SYM_ARCHIVES)
 	@for lib in $(SYM_LIBS); do \
-	  bad=$$(nm -D --defined-only $$lib | awk '{print $$3}' | grep -v '^flaghook_' | grep -v '^_' || true); \
-	  if [ -n "$$bad" ]; then echo "symbols-test: $$lib exports beyond flaghook_*: $$bad"; exit 1; fi; \
+	  bad=$$(nm -D --defined-only $$lib | awk '{print $$3}' | grep -v '^flaghook_[a-z]' | grep -v '^_' || true); \
+	  if [ -n "$$bad" ]; then echo "symbols-test: $$lib exports beyond the flaghook_* API: $$bad"; exit 1; fi; \
 	  n=$$(nm -D --defined-only $$lib | grep -c ' T flaghook_'); \
 	  echo "symbols-test: $${lib##*/}: $$n functions exported, all flaghook_*"; \
+	done
+	@for lib in $(SYM_ARCHIVES); do \
+	  bad=$$(nm -g --defined-only $$lib | awk 'NF == 3 {print $$3}' | grep -v '^flaghook_' || true); \
+	  if [ -n "$$bad" ]; then echo "symbols-test: $$lib defines globals outside flaghook_*/flaghook__*:" $$bad; exit 1; fi; \
+	  hooks=$$(nm -g --defined-only $$lib | awk 'NF == 3 {print $$3}' | grep -E 'testhook|_exec$$|__sqlite_(commits|batches)' || true); \
+	  if [ -n "$$hooks" ]; then echo "symbols-test: $$lib carries test hooks:" $$hooks; exit 1; fi; \
+	  n=$$(nm -g --defined-only $$lib | awk 'NF == 3' | wc -l); \
+	  echo "symbols-test: $${lib##*/}: $$n global symbols, all flaghook_* or flaghook__*, no test hook"; \
 	done
 
 # The test server's own checks run first: the other tests stand on it.
@@ -196,6 +230,7 @@ check: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/tests/httpd_selftest $(TEST_BINS) $(BUILD)/tests/fuzz_replay \
 	    header-test symbols-test
 	@sh tests/man-check.sh
+	@sh tests/readme-check.sh $(BUILD) "$(CC) $(SAN_FLAGS)"
 	@FLAGHOOK_VECTORS=$(VECTORS) FLAGHOOK_BUILD=$(BUILD) sh tests/run.sh $(BUILD)/tests/httpd_selftest $(TEST_BINS) \
 	    $(BUILD)/tests/fuzz_replay
 

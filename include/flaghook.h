@@ -146,6 +146,11 @@ FLAGHOOK_EXTERN const char *flaghook_event_type_name(int type);
 /* The type for a name, or FLAGHOOK_EINVAL. */
 FLAGHOOK_EXTERN int flaghook_event_type_from_name(const char *name);
 
+/* The most items an array, an object's member list, mv_values, states or
+ * extra may have; more is FLAGHOOK_EEVENT (and more than max_body_bytes
+ * is FLAGHOOK_ETOOBIG). */
+#define FLAGHOOK_MAX_ITEMS 16777216
+
 /* Typed values: flag values, option values, percentages, extra members. */
 #define FLAGHOOK_VALUE_NULL   0
 #define FLAGHOOK_VALUE_STRING 1
@@ -363,15 +368,17 @@ FLAGHOOK_EXTERN size_t flaghook_signature_hex_bytes(void);
 
 /*
  * X-Flagsmith-Signature: lowercase hex HMAC-SHA256 of body, key = secret.
- * Writes 64 characters and a NUL to out (out_size >= 65).
+ * Writes 64 characters and a NUL to out (out_size >= 65).  An empty secret
+ * is FLAGHOOK_ESECRET: anybody can make that HMAC.
  */
 FLAGHOOK_EXTERN int flaghook_sign(char *out, size_t out_size,
                                   const char *secret, size_t secret_len,
                                   const void *body, size_t body_len);
 
 /* 0 when signature_hex (any case) is the signature of body; otherwise
- * non-zero: FLAGHOOK_EVERIFY, or FLAGHOOK_EINVAL for a NULL argument.
- * Constant time in the contents.  Treat every non-zero result as "reject". */
+ * non-zero: FLAGHOOK_EVERIFY, FLAGHOOK_ESECRET for an empty secret (never
+ * a match), or FLAGHOOK_EINVAL for a NULL argument.  Constant time in the
+ * contents.  Treat every non-zero result as "reject". */
 FLAGHOOK_EXTERN FLAGHOOK_WARN_UNUSED int flaghook_verify(
 	const char *secret, size_t secret_len, const void *body, size_t body_len,
 	const char *signature_hex, size_t signature_len);
@@ -391,9 +398,11 @@ FLAGHOOK_EXTERN int flaghook_standard_sign(char *out, size_t out_size,
 
 /*
  * Verifies a webhook-signature header (one or more space-separated "v1,..."
- * entries) against any of `secret_count` secrets.  When tolerance_s > 0 the
- * timestamp must be within tolerance_s of now_s.  0 when one matches;
- * otherwise non-zero (FLAGHOOK_EVERIFY, or FLAGHOOK_EINVAL).
+ * entries) against any of `secret_count` secrets.  The timestamp must be
+ * within tolerance_s seconds of now_s; 0 means the specification's 300,
+ * a negative tolerance is FLAGHOOK_EINVAL.  0 when one matches; otherwise
+ * non-zero: FLAGHOOK_EVERIFY, FLAGHOOK_ESECRET (no secret, or one that is
+ * not a non-empty whsec_ key), or FLAGHOOK_EINVAL.
  */
 FLAGHOOK_EXTERN FLAGHOOK_WARN_UNUSED int flaghook_standard_verify(
 	const char *const *secrets, size_t secret_count,
@@ -709,7 +718,8 @@ typedef struct flaghook_retry_policy {
 	int32_t kind;               /* FLAGHOOK_RETRY_* */
 	/* Waits before the 2nd, 3rd, ... attempt, in ms; the last repeats.
 	 * NULL: the kind's (flagsmith: 2000, 4000; standard: 5 s, 5 min,
-	 * 30 min, 2 h, 5 h, 10 h, 10 h).  Copied by the client. */
+	 * 30 min, 2 h, 5 h, 10 h, 10 h).  Copied by the client; at most
+	 * FLAGHOOK_SCHEDULE_MAX entries. */
 	const int64_t *schedule_ms;
 	size_t schedule_count;
 	int32_t max_attempts;       /* 0: the kind's (3; 8) */
@@ -718,6 +728,7 @@ typedef struct flaghook_retry_policy {
 	/* schedule_ms and schedule_count are set together or not at all. */
 } flaghook_retry_policy;
 
+#define FLAGHOOK_SCHEDULE_MAX 256
 #define FLAGHOOK_RETRY_POLICY_VERSION 1
 #define FLAGHOOK_RETRY_POLICY_INIT { FLAGHOOK_RETRY_POLICY_VERSION, 0, 0, 0, 0, 0, 0 }
 FLAGHOOK_EXTERN int flaghook_retry_policy_init(flaghook_retry_policy *policy,

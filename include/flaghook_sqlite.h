@@ -37,10 +37,15 @@ typedef struct flaghook_sqlite_options {
 	int32_t attempt_log_max;    /* attempts kept per delivery (the latest); 0: 20 */
 	size_t response_max;        /* reply bytes kept per attempt; 0: 1024 */
 	const flaghook_allocator *allocator; /* NULL: malloc */
+	/* ---- version 2 ---- */
+	/* Permissions of a database file this call creates (the -wal and
+	 * -shm files follow it), less the umask; 0: 0600, since it holds flag
+	 * bodies and receivers' replies.  An existing file keeps its own. */
+	uint32_t file_mode;
 } flaghook_sqlite_options;
 
-#define FLAGHOOK_SQLITE_OPTIONS_VERSION 1
-#define FLAGHOOK_SQLITE_OPTIONS_INIT { FLAGHOOK_SQLITE_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0, 0 }
+#define FLAGHOOK_SQLITE_OPTIONS_VERSION 2
+#define FLAGHOOK_SQLITE_OPTIONS_INIT { FLAGHOOK_SQLITE_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0 }
 FLAGHOOK_EXTERN int flaghook_sqlite_options_init(flaghook_sqlite_options *opts,
                                                  unsigned int version);
 

@@ -45,24 +45,32 @@ void flaghook_global_cleanup(void)
 
 /* ---- plug-in table initialisers ---- */
 
+/* Each table's size at every version (see util/version.h). */
+static const size_t transport_sizes[] = { 0, sizeof(flaghook_transport) };
+static const size_t executor_sizes[] = { 0, sizeof(flaghook_executor) };
+static const size_t storage_sizes[] = { 0, sizeof(flaghook_storage) };
+static const size_t allocator_sizes[] = { 0, sizeof(flaghook_allocator) };
+static const size_t client_options_sizes[] = { 0, sizeof(flaghook_client_options) };
+
 int flaghook_transport_init(flaghook_transport *t, unsigned int version)
 {
-	return flaghook__struct_init(t, sizeof(*t), version, FLAGHOOK_TRANSPORT_VERSION, "transport");
+	return flaghook__struct_init(t, version, transport_sizes, FH_COUNT(transport_sizes), "transport");
 }
 
 int flaghook_executor_init(flaghook_executor *x, unsigned int version)
 {
-	return flaghook__struct_init(x, sizeof(*x), version, FLAGHOOK_EXECUTOR_VERSION, "executor");
+	return flaghook__struct_init(x, version, executor_sizes, FH_COUNT(executor_sizes), "executor");
 }
 
 int flaghook_storage_init(flaghook_storage *st, unsigned int version)
 {
-	return flaghook__struct_init(st, sizeof(*st), version, FLAGHOOK_STORAGE_VERSION, "storage");
+	return flaghook__struct_init(st, version, storage_sizes, FH_COUNT(storage_sizes), "storage");
 }
 
 int flaghook_client_options_init(flaghook_client_options *o, unsigned int version)
 {
-	return flaghook__struct_init(o, sizeof(*o), version, FLAGHOOK_CLIENT_OPTIONS_VERSION, "client options");
+	return flaghook__struct_init(o, version, client_options_sizes, FH_COUNT(client_options_sizes),
+	                             "client options");
 }
 
 int64_t flaghook__clock(flaghook_client *c)
@@ -106,11 +114,42 @@ int flaghook_client_storage(flaghook_client *c, const flaghook_storage **out)
 
 /* ---- lifecycle ---- */
 
+/* The caller's options and plug-in tables, each read at the version the
+ * caller gave it and widened to ours (defaults for what it lacks). */
+typedef struct options_copy {
+	flaghook_client_options o;
+	flaghook_transport transport;
+	flaghook_executor executor;
+	flaghook_storage storage;
+	flaghook_allocator allocator;
+} options_copy;
+
+static int read_options(options_copy *x, const flaghook_client_options *opts)
+{
+	int rc = opts ? flaghook__struct_read(&x->o, opts, client_options_sizes, FH_COUNT(client_options_sizes),
+	                                      "client options")
+	              : flaghook_client_options_init(&x->o, FLAGHOOK_CLIENT_OPTIONS_VERSION);
+	if (!rc && x->o.transport &&
+	    !(rc = flaghook__struct_read(&x->transport, x->o.transport, transport_sizes, FH_COUNT(transport_sizes),
+	                                 "transport")))
+		x->o.transport = &x->transport;
+	if (!rc && x->o.executor &&
+	    !(rc = flaghook__struct_read(&x->executor, x->o.executor, executor_sizes, FH_COUNT(executor_sizes),
+	                                 "executor")))
+		x->o.executor = &x->executor;
+	if (!rc && x->o.storage &&
+	    !(rc = flaghook__struct_read(&x->storage, x->o.storage, storage_sizes, FH_COUNT(storage_sizes),
+	                                 "storage")))
+		x->o.storage = &x->storage;
+	if (!rc && x->o.allocator &&
+	    !(rc = flaghook__struct_read(&x->allocator, x->o.allocator, allocator_sizes, FH_COUNT(allocator_sizes),
+	                                 "allocator")))
+		x->o.allocator = &x->allocator;
+	return rc;
+}
+
 static int check_options(const flaghook_client_options *o)
 {
-	int rc = flaghook__check_version(o->version, FLAGHOOK_CLIENT_OPTIONS_VERSION, "client options");
-	if (rc)
-		return rc;
 	if (o->mode != FLAGHOOK_MODE_SYNC && o->mode != FLAGHOOK_MODE_ASYNC)
 		return flaghook__error(FLAGHOOK_EINVAL, "client options mode %d is not a mode", (int)o->mode);
 	if (o->connect_timeout_ms < 0 || o->timeout_ms < 0 || o->emit_wait_ms < 0 ||
@@ -121,18 +160,14 @@ static int check_options(const flaghook_client_options *o)
 		                       MAX_THREADS);
 	if (o->timers != FLAGHOOK_TIMERS_THREAD && o->timers != FLAGHOOK_TIMERS_TICK)
 		return flaghook__error(FLAGHOOK_EINVAL, "client options timers %d is not a timer mode", (int)o->timers);
-	if (o->allocator && (o->allocator->version == 0 || o->allocator->version > FLAGHOOK_ALLOCATOR_VERSION ||
-	                     !o->allocator->malloc || !o->allocator->realloc || !o->allocator->free))
-		return flaghook__error(FLAGHOOK_EINVAL, "allocator needs a known version and all three functions");
-	if (o->transport && (o->transport->version == 0 || o->transport->version > FLAGHOOK_TRANSPORT_VERSION ||
-	                     !o->transport->send))
-		return flaghook__error(FLAGHOOK_EINVAL, "transport needs a known version and send");
-	if (o->storage && (o->storage->version == 0 || o->storage->version > FLAGHOOK_STORAGE_VERSION ||
-	                   !o->storage->put || !o->storage->record))
-		return flaghook__error(FLAGHOOK_EINVAL, "storage needs a known version, put and record");
-	if (o->executor && (o->executor->version == 0 || o->executor->version > FLAGHOOK_EXECUTOR_VERSION ||
-	                    !o->executor->submit))
-		return flaghook__error(FLAGHOOK_EINVAL, "executor needs a known version and submit");
+	if (o->allocator && (!o->allocator->malloc || !o->allocator->realloc || !o->allocator->free))
+		return flaghook__error(FLAGHOOK_EINVAL, "allocator needs all three functions");
+	if (o->transport && !o->transport->send)
+		return flaghook__error(FLAGHOOK_EINVAL, "transport needs send");
+	if (o->storage && (!o->storage->put || !o->storage->record))
+		return flaghook__error(FLAGHOOK_EINVAL, "storage needs put and record");
+	if (o->executor && !o->executor->submit)
+		return flaghook__error(FLAGHOOK_EINVAL, "executor needs submit");
 	if (o->user_agent) {
 		for (const char *p = o->user_agent; *p; p++)
 			if ((unsigned char)*p < 0x20 || *p == 0x7f)
@@ -147,10 +182,12 @@ int flaghook_client_new(flaghook_client **out, const flaghook_client_options *op
 	if (!out)
 		return flaghook__error(FLAGHOOK_EINVAL, "out is NULL");
 	*out = NULL;
-	flaghook_client_options defaults = FLAGHOOK_CLIENT_OPTIONS_INIT;
-	const flaghook_client_options *o = opts ? opts : &defaults;
-	int rc = check_options(o);
+	options_copy x;
+	int rc = read_options(&x, opts);
 	if (rc)
+		return rc;
+	const flaghook_client_options *o = &x.o;
+	if ((rc = check_options(o)))
 		return rc;
 	if ((rc = flaghook_global_init()))
 		return rc;

@@ -228,6 +228,7 @@ static int emit_sync(flaghook_client *c, fh_endpoint **eps, size_t n, fh_body **
 	if (!response)
 		return flaghook__error(FLAGHOOK_ENOMEM, "out of memory");
 	int failed = 0, unrecorded = 0;
+	char why[320] = ""; /* the first failure, said in the error */
 	for (size_t i = 0; i < n; i++) {
 		fh_attempt at;
 		flaghook__attempt(c, eps[i], &ds[i], &at, response);
@@ -236,7 +237,9 @@ static int emit_sync(flaghook_client *c, fh_endpoint **eps, size_t n, fh_body **
 		int outcome = at.status >= 200 && at.status <= 299 ? FLAGHOOK_OUTCOME_DELIVERED
 		                                                     : FLAGHOOK_OUTCOME_GAVE_UP;
 		unrecorded += flaghook__record(c, &ds[i], outcome, &at, ds[i].attempts, 0) != 0;
-		failed += outcome != FLAGHOOK_OUTCOME_DELIVERED;
+		if (outcome != FLAGHOOK_OUTCOME_DELIVERED && !failed++)
+			snprintf(why, sizeof(why), "endpoint %llu: %s: %s", (unsigned long long)eps[i]->id,
+			         flaghook_errclass_name(at.errclass), at.error[0] ? at.error : "failed");
 		pthread_mutex_lock(&c->engine_lock);
 		if (outcome == FLAGHOOK_OUTCOME_DELIVERED) {
 			eps[i]->delivered++;
@@ -260,8 +263,8 @@ static int emit_sync(flaghook_client *c, fh_endpoint **eps, size_t n, fh_body **
 	/* Every outcome reached on_result; the return value says what the
 	 * caller most needs to act on. */
 	if (failed)
-		return flaghook__error(FLAGHOOK_EDELIVERY, "%d of %zu endpoints did not take event %s",
-		                       failed, n, ds[0].event_id);
+		return flaghook__error(FLAGHOOK_EDELIVERY, "%d of %zu endpoints did not take event %s; %s%s",
+		                       failed, n, ds[0].event_id, failed > 1 ? "the first, " : "", why);
 	if (unrecorded)
 		return flaghook__error(FLAGHOOK_ESTORAGE, "storage could not record %d outcomes of event %s",
 		                       unrecorded, ds[0].event_id);

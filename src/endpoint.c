@@ -1,51 +1,22 @@
 /* Endpoints: validation, the registry, and routing an event to them. */
 #include "client.h"
+#include "url.h"
 
 #include <string.h>
 #include <strings.h>
 
-#define URL_MAX 2048
 #define SECRET_MAX 4096
+
+static const size_t endpoint_options_sizes[] = { 0, sizeof(flaghook_endpoint_options) };
+static const size_t stats_sizes[] = { 0, sizeof(flaghook_endpoint_stats) };
 
 int flaghook_endpoint_options_init(flaghook_endpoint_options *opts, unsigned int version)
 {
-	int rc = flaghook__struct_init(opts, sizeof(*opts), version, FLAGHOOK_ENDPOINT_OPTIONS_VERSION,
+	int rc = flaghook__struct_init(opts, version, endpoint_options_sizes, FH_COUNT(endpoint_options_sizes),
 	                               "endpoint options");
 	if (!rc)
 		opts->scope = FLAGHOOK_SCOPE_ENVIRONMENT;
 	return rc;
-}
-
-/* The URL is never echoed in messages: it may carry credentials. */
-static int check_url(const char *url)
-{
-	if (!url)
-		return flaghook__error(FLAGHOOK_EURL, "endpoint url is NULL");
-	size_t len = strlen(url);
-	if (len > URL_MAX)
-		return flaghook__error(FLAGHOOK_EURL, "endpoint url is longer than %d bytes", URL_MAX);
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)url[i];
-		if (c <= 0x20 || c == 0x7f)
-			return flaghook__error(FLAGHOOK_EURL,
-			                       "endpoint url has a control character or space at byte %zu", i);
-	}
-	size_t skip;
-	if (!strncasecmp(url, "http://", 7))
-		skip = 7;
-	else if (!strncasecmp(url, "https://", 8))
-		skip = 8;
-	else
-		return flaghook__error(FLAGHOOK_EURL, "endpoint url must start with http:// or https://");
-	const char *host = url + skip;
-	const char *at = strpbrk(host, "/?#");
-	size_t authority = at ? (size_t)(at - host) : strlen(host);
-	const char *userinfo = memchr(host, '@', authority);
-	if (userinfo)
-		authority -= (size_t)(userinfo + 1 - host), host = userinfo + 1;
-	if (authority == 0 || host[0] == ':')
-		return flaghook__error(FLAGHOOK_EURL, "endpoint url has no host");
-	return 0;
 }
 
 static int check_secret(const char *secret, size_t len)
@@ -88,7 +59,8 @@ static void endpoint_free(flaghook_client *c, fh_endpoint *ep)
 {
 	if (!ep)
 		return;
-	flaghook__free(c->allocator, ep->url);
+	/* A URL may carry credentials (user:password@): wiped like a secret. */
+	flaghook__free_secret(c->allocator, ep->url);
 	if (ep->secret) {
 		flaghook__wipe(ep->secret, ep->secret_len);
 		flaghook__free(c->allocator, ep->secret);
@@ -112,9 +84,7 @@ void flaghook__endpoint_release(flaghook_client *c, fh_endpoint *ep)
 
 static int endpoint_build(flaghook_client *c, fh_endpoint **out, const flaghook_endpoint_options *o)
 {
-	int rc = flaghook__check_version(o->version, FLAGHOOK_ENDPOINT_OPTIONS_VERSION, "endpoint options");
-	if (rc)
-		return rc;
+	int rc;
 	if (o->scope != FLAGHOOK_SCOPE_ENVIRONMENT && o->scope != FLAGHOOK_SCOPE_ORGANISATION)
 		return flaghook__error(FLAGHOOK_EINVAL, "endpoint scope %d is not a scope", (int)o->scope);
 	if (o->profile < FLAGHOOK_PROFILE_FLAGSMITH || o->profile > FLAGHOOK_PROFILE_BULLET_TRAIN)
@@ -127,7 +97,7 @@ static int endpoint_build(flaghook_client *c, fh_endpoint **out, const flaghook_
 	if (o->profile == FLAGHOOK_PROFILE_BULLET_TRAIN &&
 	    events != FLAGHOOK_EVENT_BIT(FLAGHOOK_EVENT_AUDIT_LOG_CREATED))
 		return flaghook__error(FLAGHOOK_EINVAL, "a Bullet Train endpoint takes AUDIT_LOG_CREATED only");
-	rc = check_url(o->url);
+	rc = flaghook__url_parse(o->url, NULL);
 	if (!rc)
 		rc = check_secret(o->secret, o->secret_len);
 	if (rc)
@@ -193,18 +163,25 @@ static int endpoint_build(flaghook_client *c, fh_endpoint **out, const flaghook_
 	return 0;
 }
 
-int flaghook_endpoint_add(flaghook_client *c, uint64_t *out_id, const flaghook_endpoint_options *o)
+int flaghook_endpoint_add(flaghook_client *c, uint64_t *out_id, const flaghook_endpoint_options *opts)
 {
 	flaghook__error_clear();
-	if (!c || !o)
+	if (!c || !opts)
 		return c ? flaghook__client_fail(c, flaghook__error(FLAGHOOK_EINVAL, "opts is NULL"))
 		         : flaghook__error(FLAGHOOK_EINVAL, "client is NULL");
-	if (c->durable && o->version >= 1 && o->id == 0)
+	/* The caller's options at its version, widened to ours. */
+	flaghook_endpoint_options copy;
+	int rc = flaghook__struct_read(&copy, opts, endpoint_options_sizes, FH_COUNT(endpoint_options_sizes),
+	                               "endpoint options");
+	if (rc)
+		return flaghook__client_fail(c, rc);
+	const flaghook_endpoint_options *o = &copy;
+	if (c->durable && o->id == 0)
 		return flaghook__client_fail(c, flaghook__error(FLAGHOOK_EINVAL,
 		                             "with a durable store an endpoint needs a stable id (endpoint "
 		                             "options id): stored deliveries name their endpoint by it"));
 	fh_endpoint *ep = NULL;
-	int rc = endpoint_build(c, &ep, o);
+	rc = endpoint_build(c, &ep, o);
 	if (rc)
 		return flaghook__client_fail(c, rc);
 	pthread_rwlock_wrlock(&c->lock);
@@ -372,7 +349,7 @@ int flaghook_endpoint_stats_get(flaghook_client *c, uint64_t id, flaghook_endpoi
 	flaghook__error_clear();
 	if (!c || !out)
 		return flaghook__error(FLAGHOOK_EINVAL, "client or out is NULL");
-	int rc = flaghook__check_version(out->version, FLAGHOOK_ENDPOINT_STATS_VERSION, "endpoint stats");
+	int rc = flaghook__check_version(out->version, (unsigned)FH_COUNT(stats_sizes) - 1, "endpoint stats");
 	if (rc)
 		return flaghook__client_fail(c, rc);
 	fh_endpoint *ep = flaghook__endpoint_find(c, id);
@@ -395,7 +372,6 @@ int flaghook_endpoint_stats_get(flaghook_client *c, uint64_t id, flaghook_endpoi
 	flaghook__endpoint_release(c, ep);
 	/* Only as much as the caller's version has: a later library with a
 	 * longer struct must not write past an older caller's. */
-	static const size_t size_of_version[] = { 0, sizeof(flaghook_endpoint_stats) };
-	memcpy(out, &st, size_of_version[st.version]);
+	memcpy(out, &st, stats_sizes[st.version]);
 	return 0;
 }

@@ -1,4 +1,5 @@
-/* Error codes, their texts, and the per-thread detail of the last failure. */
+/* Error codes, their texts, and the per-thread detail of the last failure
+ * (util/fail.c formats it). */
 #include "internal.h"
 
 #include <stdio.h>
@@ -39,26 +40,11 @@ const char *flaghook_last_error(void)
 
 int flaghook_error_set(int code, const char *detail)
 {
-	snprintf(last_error, sizeof(last_error), "%s", detail ? detail : "");
+	if (!detail || !detail[0])
+		last_error[0] = '\0';
+	else
+		snprintf(last_error, sizeof(last_error), "%s", detail);
 	return code;
 }
 
-static int verror(int code, const char *fmt, va_list ap)
-{
-	vsnprintf(last_error, sizeof(last_error), fmt, ap);
-	return code;
-}
 
-int flaghook__error(int code, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	verror(code, fmt, ap);
-	va_end(ap);
-	return code;
-}
-
-void flaghook__error_clear(void)
-{
-	last_error[0] = '\0';
-}

@@ -6,56 +6,16 @@
 
 #include "flaghook.h"
 
+#include "util/alloc.h"
+#include "util/clock.h"
+#include "util/fail.h"
+#include "util/version.h"
+
 #include <stdarg.h>
 #include <stdbool.h>
 
-#if defined(__GNUC__)
-#  define FH_PRINTF(a, b) __attribute__((format(printf, a, b)))
-#else
-#  define FH_PRINTF(a, b)
-#endif
-
-/* ---- memory (alloc.c) ---- */
-
-/* Resolves NULL to the malloc-backed default. */
-const flaghook_allocator *flaghook__allocator(const flaghook_allocator *a);
-void *flaghook__malloc(const flaghook_allocator *a, size_t size);
-void *flaghook__calloc(const flaghook_allocator *a, size_t n, size_t size);
-void *flaghook__realloc(const flaghook_allocator *a, void *p, size_t size);
-void flaghook__free(const flaghook_allocator *a, void *p);
-char *flaghook__strdup(const flaghook_allocator *a, const char *s);
-void *flaghook__memdup(const flaghook_allocator *a, const void *p, size_t n);
-/* Zeroes n bytes in a way the compiler may not remove. */
-void flaghook__wipe(void *p, size_t n);
-
-/* Growable byte buffer on the public flaghook_buf.  `limit` (0: none) caps
- * its size: growing past it fails with FLAGHOOK_ETOOBIG. */
-int flaghook__buf_reserve(flaghook_buf *b, size_t extra, size_t limit);
-/* Gives back the unused tail (a queued body may wait for hours). */
-void flaghook__buf_shrink(flaghook_buf *b);
-
-/* ---- versioned structs (version.c) ---- */
-
-/* Zeroes a caller's struct and sets its version, after checking the version
- * is one this library knows (1..current).  `what` names it in errors. */
-int flaghook__struct_init(void *p, size_t size, unsigned int version,
-                          unsigned int current, const char *what);
-/* Checks a version field the caller filled in. */
-int flaghook__check_version(unsigned int version, unsigned int current, const char *what);
-
-/* ---- errors (error.c) ---- */
-
-/* Records `code` with a formatted detail for flaghook_last_error() and
- * returns code, so callers can `return flaghook__error(...)`. */
-int flaghook__error(int code, const char *fmt, ...) FH_PRINTF(2, 3);
-void flaghook__error_clear(void);
-
 /* ---- time (time.c) ---- */
 
-/* Wall clock, microseconds since the epoch. */
-int64_t flaghook__now_us(void);
-/* Monotonic clock, microseconds. */
-int64_t flaghook__mono_us(void);
 /* How Flagsmith's three code paths print a datetime. */
 typedef enum {
 	FH_TIME_STRFTIME, /* strftime("%Y-%m-%dT%H:%M:%S.%fZ"): always six digits */
@@ -85,23 +45,23 @@ typedef struct fh_json {
 	size_t bad_offset;    /* byte offset of an invalid UTF-8 sequence */
 } fh_json;
 
-void fh_json_init(fh_json *w, flaghook_buf *out, size_t limit, bool compact);
-void fh_json_object_begin(fh_json *w);
-void fh_json_object_end(fh_json *w);
-void fh_json_array_begin(fh_json *w);
-void fh_json_array_end(fh_json *w);
+void flaghook__json_init(fh_json *w, flaghook_buf *out, size_t limit, bool compact);
+void flaghook__json_object_begin(fh_json *w);
+void flaghook__json_object_end(fh_json *w);
+void flaghook__json_array_begin(fh_json *w);
+void flaghook__json_array_end(fh_json *w);
 /* Keys must come in code-point order: render.c writes members pre-sorted. */
-void fh_json_key(fh_json *w, const char *key);
+void flaghook__json_key(fh_json *w, const char *key);
 /* A constant key of plain ASCII: written as is, no escaping pass. */
-void fh_json_key_ascii(fh_json *w, const char *key, size_t len);
+void flaghook__json_key_ascii(fh_json *w, const char *key, size_t len);
 /* NUL-terminates the output (not counted in its size). */
-void fh_json_finish(fh_json *w);
-void fh_json_string(fh_json *w, const char *s, size_t len);
-void fh_json_cstring(fh_json *w, const char *s); /* NULL writes null */
-void fh_json_int(fh_json *w, int64_t v);
-void fh_json_double(fh_json *w, double v);
-void fh_json_bool(fh_json *w, bool v);
-void fh_json_null(fh_json *w);
+void flaghook__json_finish(fh_json *w);
+void flaghook__json_string(fh_json *w, const char *s, size_t len);
+void flaghook__json_cstring(fh_json *w, const char *s); /* NULL writes null */
+void flaghook__json_int(fh_json *w, int64_t v);
+void flaghook__json_double(fh_json *w, double v);
+void flaghook__json_bool(fh_json *w, bool v);
+void flaghook__json_null(fh_json *w);
 
 /* Python repr() of a finite double into out (>= 32 bytes); returns length,
  * or -1 for NaN and infinities. */

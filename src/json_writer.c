@@ -20,7 +20,7 @@
 /* A typical body is 1 to 2 KiB: one allocation, no regrowth. */
 #define FIRST_RESERVE 2048
 
-void fh_json_init(fh_json *w, flaghook_buf *out, size_t limit, bool compact)
+void flaghook__json_init(fh_json *w, flaghook_buf *out, size_t limit, bool compact)
 {
 	memset(w, 0, sizeof(*w));
 	w->out = out;
@@ -35,7 +35,7 @@ void fh_json_init(fh_json *w, flaghook_buf *out, size_t limit, bool compact)
 	}
 }
 
-void fh_json_finish(fh_json *w)
+void flaghook__json_finish(fh_json *w)
 {
 	if (!w->err && w->out->ptr)
 		w->out->ptr[w->out->size] = '\0'; /* reserve always keeps room for it */
@@ -43,7 +43,7 @@ void fh_json_finish(fh_json *w)
 
 /* Every byte goes through here.  The common case (room in the buffer) is a
  * compare and a memcpy; growing, the limit and errors take the slow path.
- * The NUL terminator is written once, by fh_json_finish. */
+ * The NUL terminator is written once, by flaghook__json_finish. */
 static void put_slow(fh_json *w, const char *s, size_t n)
 {
 	if (w->err)
@@ -82,7 +82,7 @@ static void separator(fh_json *w)
 	w->first[w->depth - 1] = false;
 }
 
-/* Array items are separated here; object members in fh_json_key. */
+/* Array items are separated here; object members in flaghook__json_key. */
 static void value_start(fh_json *w)
 {
 	if (w->depth > 0 && !w->in_object[w->depth - 1])
@@ -114,10 +114,10 @@ static void close_container(fh_json *w, char c)
 	put(w, &c, 1);
 }
 
-void fh_json_object_begin(fh_json *w) { open_container(w, '{', true); }
-void fh_json_object_end(fh_json *w) { close_container(w, '}'); }
-void fh_json_array_begin(fh_json *w) { open_container(w, '[', false); }
-void fh_json_array_end(fh_json *w) { close_container(w, ']'); }
+void flaghook__json_object_begin(fh_json *w) { open_container(w, '{', true); }
+void flaghook__json_object_end(fh_json *w) { close_container(w, '}'); }
+void flaghook__json_array_begin(fh_json *w) { open_container(w, '[', false); }
+void flaghook__json_array_end(fh_json *w) { close_container(w, ']'); }
 
 /* sort_keys: render.c lists members in code-point (= UTF-8 byte) order;
  * debug and sanitizer builds check it. */
@@ -133,7 +133,7 @@ static void check_key_order(fh_json *w, const char *key)
 #endif
 }
 
-void fh_json_key_ascii(fh_json *w, const char *key, size_t len)
+void flaghook__json_key_ascii(fh_json *w, const char *key, size_t len)
 {
 	if (w->err)
 		return;
@@ -168,13 +168,13 @@ void fh_json_key_ascii(fh_json *w, const char *key, size_t len)
 	put(w, tmp, n);
 }
 
-void fh_json_key(fh_json *w, const char *key)
+void flaghook__json_key(fh_json *w, const char *key)
 {
 	if (w->err)
 		return;
 	check_key_order(w, key);
 	separator(w);
-	fh_json_string(w, key, strlen(key));
+	flaghook__json_string(w, key, strlen(key));
 	if (w->compact)
 		PUT_LIT(w, ":");
 	else
@@ -245,7 +245,7 @@ static void put_u16(fh_json *w, uint32_t u)
 	put(w, e, 6);
 }
 
-void fh_json_string(fh_json *w, const char *s, size_t len)
+void flaghook__json_string(fh_json *w, const char *s, size_t len)
 {
 	value_start(w);
 	if (w->err)
@@ -294,15 +294,15 @@ void fh_json_string(fh_json *w, const char *s, size_t len)
 	PUT_LIT(w, "\"");
 }
 
-void fh_json_cstring(fh_json *w, const char *s)
+void flaghook__json_cstring(fh_json *w, const char *s)
 {
 	if (s)
-		fh_json_string(w, s, strlen(s));
+		flaghook__json_string(w, s, strlen(s));
 	else
-		fh_json_null(w);
+		flaghook__json_null(w);
 }
 
-void fh_json_int(fh_json *w, int64_t v)
+void flaghook__json_int(fh_json *w, int64_t v)
 {
 	char tmp[24];
 	char *e = tmp + sizeof(tmp), *p = e;
@@ -399,7 +399,7 @@ int flaghook__double_repr(char out[32], double v)
 	return (int)(p - out);
 }
 
-void fh_json_double(fh_json *w, double v)
+void flaghook__json_double(fh_json *w, double v)
 {
 	char tmp[32];
 	int n = flaghook__double_repr(tmp, v);
@@ -412,7 +412,7 @@ void fh_json_double(fh_json *w, double v)
 	put(w, tmp, (size_t)n);
 }
 
-void fh_json_bool(fh_json *w, bool v)
+void flaghook__json_bool(fh_json *w, bool v)
 {
 	value_start(w);
 	if (v)
@@ -421,7 +421,7 @@ void fh_json_bool(fh_json *w, bool v)
 		PUT_LIT(w, "false");
 }
 
-void fh_json_null(fh_json *w)
+void flaghook__json_null(fh_json *w)
 {
 	value_start(w);
 	PUT_LIT(w, "null");

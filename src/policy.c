@@ -22,25 +22,30 @@ static const int64_t standard_schedule[] = {
 
 #define DEFAULT_RETRY_AFTER_CAP_MS (3600 * 1000LL)
 
+static const size_t policy_sizes[] = { 0, sizeof(flaghook_retry_policy) };
+
 int flaghook_retry_policy_init(flaghook_retry_policy *p, unsigned int version)
 {
-	return flaghook__struct_init(p, sizeof(*p), version, FLAGHOOK_RETRY_POLICY_VERSION, "retry policy");
+	return flaghook__struct_init(p, version, policy_sizes, FH_COUNT(policy_sizes), "retry policy");
 }
 
 int flaghook__policy_make(fh_policy *out, const flaghook_retry_policy *in, const flaghook_allocator *a)
 {
-	flaghook_retry_policy defaults = FLAGHOOK_RETRY_POLICY_INIT;
-	if (!in)
-		in = &defaults;
-	int rc = flaghook__check_version(in->version, FLAGHOOK_RETRY_POLICY_VERSION, "retry policy");
+	flaghook_retry_policy copy;
+	int rc = in ? flaghook__struct_read(&copy, in, policy_sizes, FH_COUNT(policy_sizes), "retry policy")
+	            : flaghook_retry_policy_init(&copy, FLAGHOOK_RETRY_POLICY_VERSION);
 	if (rc)
 		return rc;
+	in = &copy;
 	if (in->kind != FLAGHOOK_RETRY_FLAGSMITH && in->kind != FLAGHOOK_RETRY_STANDARD)
 		return flaghook__error(FLAGHOOK_EINVAL, "retry policy kind %d is not a policy", (int)in->kind);
 	if (!in->schedule_count != !in->schedule_ms || in->max_attempts < 0 || in->jitter_percent > 100 ||
 	    in->retry_after_cap_ms < 0)
 		return flaghook__error(FLAGHOOK_EINVAL,
 		                       "retry policy: schedule_ms and schedule_count must be set together; no negative or out-of-range values");
+	if (in->schedule_count > FLAGHOOK_SCHEDULE_MAX)
+		return flaghook__error(FLAGHOOK_EINVAL, "retry policy: schedule_count %zu is over %d (the last wait repeats)",
+		                       in->schedule_count, FLAGHOOK_SCHEDULE_MAX);
 	bool standard = in->kind == FLAGHOOK_RETRY_STANDARD;
 	const int64_t *sched = in->schedule_ms;
 	size_t n = in->schedule_count;
@@ -130,10 +135,14 @@ fh_decision flaghook__policy_decide(const fh_policy *p, int32_t attempts, int32_
 	int64_t wait = p->schedule_count ? p->schedule_ms[i < p->schedule_count ? i : p->schedule_count - 1] : 0;
 	if (p->jitter_percent && wait > 0) {
 		/* Uniform in [wait - j, wait + j]: receivers coming back up do not
-		 * get every sender's retries at the same instant. */
+		 * get every sender's retries at the same instant.  j <= wait, so
+		 * 2j + 1 fits in 64 unsigned bits; the sum saturates. */
 		int64_t j = wait / 100 * p->jitter_percent + (wait % 100) * p->jitter_percent / 100;
-		if (j > 0)
-			wait += (int64_t)(random % (uint64_t)(2 * j + 1)) - j;
+		if (j > 0) {
+			uint64_t r = random % (2 * (uint64_t)j + 1);
+			uint64_t low = (uint64_t)(wait - j);
+			wait = r > (uint64_t)INT64_MAX - low ? INT64_MAX : (int64_t)(low + r);
+		}
 	}
 	if (p->kind == FLAGHOOK_RETRY_STANDARD) {
 		int64_t ra = flaghook__retry_after_ms(retry_after, now_s);

@@ -13,8 +13,8 @@
 #define MAX_PATH 24
 
 /* The payload's own keys are constant ASCII: no escaping pass for them. */
-#define KEY(r, k) fh_json_key_ascii(&(r)->w, (k), strlen(k))
-#define KEYLIT(r, k) fh_json_key_ascii(&(r)->w, (k), sizeof(k) - 1)
+#define KEY(r, k) flaghook__json_key_ascii(&(r)->w, (k), strlen(k))
+#define KEYLIT(r, k) flaghook__json_key_ascii(&(r)->w, (k), sizeof(k) - 1)
 
 typedef struct render {
 	fh_json w;
@@ -74,6 +74,27 @@ static bool check(render *r, const char *leaf)
 
 static bool ok(const render *r) { return !r->err && !r->w.err; }
 
+/* A caller's item count, checked before anything is sized from it: every
+ * item writes at least one byte, so more than the body limit cannot fit,
+ * and past FLAGHOOK_MAX_ITEMS a count is taken as a mistake.  This also
+ * keeps `n + k` and `n * size` from wrapping below. */
+static bool count_ok(render *r, size_t count, const char *leaf)
+{
+	if (!ok(r))
+		return false;
+	char what[96];
+	if (r->w.limit && count > r->w.limit) {
+		snprintf(what, sizeof(what), "has %zu items: more than fit in the body limit of %zu bytes",
+		         count, r->w.limit);
+		return fail(r, FLAGHOOK_ETOOBIG, leaf, what);
+	}
+	if (count > FLAGHOOK_MAX_ITEMS) {
+		snprintf(what, sizeof(what), "has %zu items: at most %d are allowed", count, FLAGHOOK_MAX_ITEMS);
+		return fail(r, FLAGHOOK_EEVENT, leaf, what);
+	}
+	return true;
+}
+
 /* A member whose value is a string; NULL is null when nullable. */
 static void m_str(render *r, const char *key, const char *s, bool nullable)
 {
@@ -84,20 +105,20 @@ static void m_str(render *r, const char *key, const char *s, bool nullable)
 		return;
 	}
 	KEY(r, key);
-	fh_json_cstring(&r->w, s);
+	flaghook__json_cstring(&r->w, s);
 	check(r, key);
 }
 
 static void m_int(render *r, const char *key, int64_t v)
 {
 	KEY(r, key);
-	fh_json_int(&r->w, v);
+	flaghook__json_int(&r->w, v);
 }
 
 static void m_bool(render *r, const char *key, int32_t v)
 {
 	KEY(r, key);
-	fh_json_bool(&r->w, v != 0);
+	flaghook__json_bool(&r->w, v != 0);
 }
 
 static void m_time(render *r, const char *key, int64_t us, fh_time_style style)
@@ -108,7 +129,7 @@ static void m_time(render *r, const char *key, int64_t us, fh_time_style style)
 		return;
 	}
 	KEY(r, key);
-	fh_json_string(&r->w, t, strlen(t));
+	flaghook__json_string(&r->w, t, strlen(t));
 }
 
 #define TYPES_FLAG_VALUE ((1u << FLAGHOOK_VALUE_NULL) | (1u << FLAGHOOK_VALUE_STRING) | \
@@ -129,6 +150,8 @@ static int member_cmp(const void *a, const void *b)
 static const flaghook_member **sorted_members(render *r, const flaghook_member *m,
                                               size_t count, const char *leaf)
 {
+	if (!count_ok(r, count, leaf))
+		return NULL;
 	if (count && !m) {
 		fail(r, FLAGHOOK_EEVENT, leaf, "has members == NULL and a count");
 		return NULL;
@@ -178,44 +201,46 @@ static void value(render *r, const flaghook_value *v, const char *leaf, int dept
 		return;
 	}
 	switch (v->type) {
-	case FLAGHOOK_VALUE_NULL: fh_json_null(&r->w); break;
-	case FLAGHOOK_VALUE_BOOL: fh_json_bool(&r->w, v->boolean != 0); break;
-	case FLAGHOOK_VALUE_INT: fh_json_int(&r->w, v->integer); break;
+	case FLAGHOOK_VALUE_NULL: flaghook__json_null(&r->w); break;
+	case FLAGHOOK_VALUE_BOOL: flaghook__json_bool(&r->w, v->boolean != 0); break;
+	case FLAGHOOK_VALUE_INT: flaghook__json_int(&r->w, v->integer); break;
 	case FLAGHOOK_VALUE_FLOAT:
 		if (flaghook__double_repr((char[32]){0}, v->number) < 0) {
 			fail(r, FLAGHOOK_EEVENT, leaf, "is NaN or infinite");
 			return;
 		}
-		fh_json_double(&r->w, v->number);
+		flaghook__json_double(&r->w, v->number);
 		break;
 	case FLAGHOOK_VALUE_STRING:
 		if (!v->string) {
 			fail(r, FLAGHOOK_EEVENT, leaf, "is a string value whose string is NULL");
 			return;
 		}
-		fh_json_cstring(&r->w, v->string);
+		flaghook__json_cstring(&r->w, v->string);
 		break;
 	case FLAGHOOK_VALUE_ARRAY:
+		if (!count_ok(r, v->count, leaf))
+			return;
 		if (v->count && !v->items) {
 			fail(r, FLAGHOOK_EEVENT, leaf, "has items == NULL and a count");
 			return;
 		}
-		fh_json_array_begin(&r->w);
+		flaghook__json_array_begin(&r->w);
 		for (size_t i = 0; i < v->count && ok(r); i++)
 			value(r, &v->items[i], leaf, depth + 1);
-		fh_json_array_end(&r->w);
+		flaghook__json_array_end(&r->w);
 		break;
 	case FLAGHOOK_VALUE_OBJECT: {
 		const flaghook_member **idx = sorted_members(r, v->members, v->count, leaf);
 		if (!idx)
 			return;
-		fh_json_object_begin(&r->w);
+		flaghook__json_object_begin(&r->w);
 		for (size_t i = 0; i < v->count && ok(r); i++) {
-			fh_json_key(&r->w, idx[i]->key);
+			flaghook__json_key(&r->w, idx[i]->key);
 			if (check(r, leaf))
 				value(r, &idx[i]->value, idx[i]->key, depth + 1);
 		}
-		fh_json_object_end(&r->w);
+		flaghook__json_object_end(&r->w);
 		flaghook__free(r->w.out->allocator, idx);
 		break;
 	}
@@ -234,16 +259,16 @@ static void project_obj(render *r, const char *key, const flaghook_project *p, b
 		return;
 	KEY(r, key);
 	if (r->profile == FLAGHOOK_PROFILE_FLAGSMITH_2020 && !with_org) {
-		fh_json_int(&r->w, p->id);
+		flaghook__json_int(&r->w, p->id);
 		return;
 	}
 	push(r, key);
-	fh_json_object_begin(&r->w);
+	flaghook__json_object_begin(&r->w);
 	m_int(r, "id", p->id);
 	m_str(r, "name", p->name, false);
 	if (with_org)
 		m_int(r, "organisation", p->organisation);
-	fh_json_object_end(&r->w);
+	flaghook__json_object_end(&r->w);
 	pop(r);
 }
 
@@ -256,19 +281,19 @@ static void environment_obj(render *r, const char *key, const flaghook_environme
 		return;
 	KEY(r, key);
 	if (!audit && r->profile == FLAGHOOK_PROFILE_FLAGSMITH_2020) {
-		fh_json_int(&r->w, e->id);
+		flaghook__json_int(&r->w, e->id);
 		return;
 	}
 	bool full = audit && r->profile != FLAGHOOK_PROFILE_FLAGSMITH;
 	push(r, key);
-	fh_json_object_begin(&r->w);
+	flaghook__json_object_begin(&r->w);
 	if (audit && (full || e->api_key))
 		m_str(r, "api_key", e->api_key, true);
 	m_int(r, "id", e->id);
 	m_str(r, "name", e->name, false);
 	if (audit && (full || e->project))
 		m_int(r, "project", e->project);
-	fh_json_object_end(&r->w);
+	flaghook__json_object_end(&r->w);
 	pop(r);
 }
 
@@ -276,7 +301,7 @@ static void feature_obj(render *r, const flaghook_feature *f)
 {
 	KEYLIT(r, "feature");
 	push(r, "feature");
-	fh_json_object_begin(&r->w);
+	flaghook__json_object_begin(&r->w);
 	/* strftime today; REST framework output in 2020. */
 	m_time(r, "created_date", f->created_date_us,
 	       r->profile == FLAGHOOK_PROFILE_FLAGSMITH_2020 ? FH_TIME_DRF : FH_TIME_STRFTIME);
@@ -287,7 +312,7 @@ static void feature_obj(render *r, const flaghook_feature *f)
 	m_str(r, "name", f->name, false);
 	project_obj(r, "project", &f->project, false);
 	m_str(r, "type", f->type, false);
-	fh_json_object_end(&r->w);
+	flaghook__json_object_end(&r->w);
 	pop(r);
 }
 
@@ -296,27 +321,29 @@ static void mv_values(render *r, const flaghook_mv_value *mv, size_t count)
 	if (!ok(r))
 		return;
 	const char *key = "multivariate_feature_state_values";
+	if (!count_ok(r, count, "mv_count"))
+		return;
 	if (count && !mv) {
 		fail(r, FLAGHOOK_EEVENT, "mv_values", "is NULL with mv_count > 0");
 		return;
 	}
 	KEY(r, key);
 	push(r, "mv_values");
-	fh_json_array_begin(&r->w);
+	flaghook__json_array_begin(&r->w);
 	for (size_t i = 0; i < count && ok(r); i++) {
 		push_index(r, (long)i);
-		fh_json_object_begin(&r->w);
+		flaghook__json_object_begin(&r->w);
 		m_int(r, "id", mv[i].id);
 		KEYLIT(r, "multivariate_feature_option");
-		fh_json_object_begin(&r->w);
+		flaghook__json_object_begin(&r->w);
 		m_int(r, "id", mv[i].option_id);
 		value_typed(r, "value", &mv[i].option_value, TYPES_FLAG_VALUE);
-		fh_json_object_end(&r->w);
+		flaghook__json_object_end(&r->w);
 		value_typed(r, "percentage_allocation", &mv[i].percentage_allocation, TYPES_NUMBER);
-		fh_json_object_end(&r->w);
+		flaghook__json_object_end(&r->w);
 		pop(r);
 	}
-	fh_json_array_end(&r->w);
+	flaghook__json_array_end(&r->w);
 	pop(r);
 }
 
@@ -331,27 +358,27 @@ static void feature_state(render *r, const char *key, const flaghook_feature_sta
 		return;
 	}
 	KEY(r, key);
-	fh_json_object_begin(&r->w);
+	flaghook__json_object_begin(&r->w);
 	m_bool(r, "enabled", fs->enabled);
 	environment_obj(r, "environment", &fs->environment, false);
 	feature_obj(r, &fs->feature);
 	KEYLIT(r, "feature_segment");
 	if (fs->feature_segment) {
 		push(r, "feature_segment");
-		fh_json_object_begin(&r->w);
+		flaghook__json_object_begin(&r->w);
 		m_int(r, "priority", fs->feature_segment->priority);
 		KEYLIT(r, "segment");
 		push(r, "segment");
-		fh_json_object_begin(&r->w);
+		flaghook__json_object_begin(&r->w);
 		m_str(r, "description", fs->feature_segment->segment.description, true);
 		m_int(r, "id", fs->feature_segment->segment.id);
 		m_str(r, "name", fs->feature_segment->segment.name, false);
-		fh_json_object_end(&r->w);
+		flaghook__json_object_end(&r->w);
 		pop(r);
-		fh_json_object_end(&r->w);
+		flaghook__json_object_end(&r->w);
 		pop(r);
 	} else {
-		fh_json_null(&r->w);
+		flaghook__json_null(&r->w);
 	}
 	value_typed(r, "feature_state_value", &fs->value, TYPES_FLAG_VALUE);
 	if (r->profile == FLAGHOOK_PROFILE_FLAGSMITH_2020)
@@ -366,15 +393,15 @@ static void feature_state(render *r, const char *key, const flaghook_feature_sta
 		pop(r);
 	} else {
 		KEYLIT(r, "identity");
-		fh_json_null(&r->w);
+		flaghook__json_null(&r->w);
 		KEYLIT(r, "identity_identifier");
-		fh_json_null(&r->w);
+		flaghook__json_null(&r->w);
 	}
 	/* Today's server always sends the list ([] for a plain flag); the 2020
 	 * one had none, so its receivers get the shape they know. */
 	if (r->profile != FLAGHOOK_PROFILE_FLAGSMITH_2020)
 		mv_values(r, fs->mv_values, fs->mv_count);
-	fh_json_object_end(&r->w);
+	flaghook__json_object_end(&r->w);
 	pop(r);
 }
 
@@ -387,20 +414,20 @@ static void flag_data(render *r, int type, const flaghook_flag_change *fc)
 		fail(r, FLAGHOOK_EEVENT, "new_state", "must be NULL in a FLAG_DELETED event");
 	else if (type == FLAGHOOK_EVENT_FLAG_DELETED && !fc->previous_state)
 		fail(r, FLAGHOOK_EEVENT, "previous_state", "is NULL in a FLAG_DELETED event");
-	fh_json_object_begin(&r->w);
+	flaghook__json_object_begin(&r->w);
 	m_str(r, "changed_by", fc->changed_by, false);
 	if (fc->new_state) {
 		feature_state(r, "new_state", fc->new_state);
 	} else if (ok(r)) {
 		KEYLIT(r, "new_state");
-		fh_json_null(&r->w);
+		flaghook__json_null(&r->w);
 	}
 	if (fc->previous_state)
 		feature_state(r, "previous_state", fc->previous_state);
 	/* 2020 passed a datetime through DjangoJSONEncoder: milliseconds. */
 	m_time(r, "timestamp", fc->timestamp_us,
 	       r->profile == FLAGHOOK_PROFILE_FLAGSMITH_2020 ? FH_TIME_DJANGO : FH_TIME_STRFTIME);
-	fh_json_object_end(&r->w);
+	flaghook__json_object_end(&r->w);
 	pop(r);
 }
 
@@ -412,18 +439,18 @@ static void user_obj(render *r, const char *key, const flaghook_user *u, bool fu
 		return;
 	KEY(r, key);
 	if (!u) {
-		fh_json_null(&r->w);
+		flaghook__json_null(&r->w);
 		return;
 	}
 	push(r, key);
-	fh_json_object_begin(&r->w);
+	flaghook__json_object_begin(&r->w);
 	m_str(r, "email", u->email, false);
 	if (full)
 		m_str(r, "first_name", u->first_name, false);
 	m_int(r, "id", u->id);
 	if (full)
 		m_str(r, "last_name", u->last_name, false);
-	fh_json_object_end(&r->w);
+	flaghook__json_object_end(&r->w);
 	pop(r);
 }
 
@@ -449,7 +476,7 @@ static void audit_standard(render *r, const char *key, const flaghook_audit_log 
 			environment_obj(r, key, a->environment, true);
 		} else {
 			KEY(r, key);
-			fh_json_null(&r->w);
+			flaghook__json_null(&r->w);
 		}
 	} else if (!strcmp(key, "id")) {
 		m_int(r, key, a->id);
@@ -462,9 +489,9 @@ static void audit_standard(render *r, const char *key, const flaghook_audit_log 
 	} else if (!strcmp(key, "related_object_id")) {
 		KEY(r, key);
 		if (a->present & FLAGHOOK_AUDIT_HAS_RELATED_OBJECT_ID)
-			fh_json_int(&r->w, a->related_object_id);
+			flaghook__json_int(&r->w, a->related_object_id);
 		else
-			fh_json_null(&r->w);
+			flaghook__json_null(&r->w);
 	} else if (!strcmp(key, "related_object_type")) {
 		m_str(r, key, a->related_object_type, true);
 	} else if (!strcmp(key, "related_object_uuid")) {
@@ -475,6 +502,10 @@ static void audit_standard(render *r, const char *key, const flaghook_audit_log 
 static void audit_data(render *r, const flaghook_audit_log *a)
 {
 	push(r, "audit");
+	if (!count_ok(r, a->extra_count, "extra_count")) {
+		pop(r);
+		return;
+	}
 	if (a->extra_count && !a->extra) {
 		fail(r, FLAGHOOK_EEVENT, "extra", "is NULL with extra_count > 0");
 		pop(r);
@@ -519,11 +550,11 @@ static void audit_data(render *r, const flaghook_audit_log *a)
 	for (size_t i = 1; i < n && ok(r); i++)
 		if (!strcmp(m[i - 1].key, m[i].key))
 			fail(r, FLAGHOOK_EEVENT, "extra", "repeats a key");
-	fh_json_object_begin(&r->w);
+	flaghook__json_object_begin(&r->w);
 	for (size_t i = 0; i < n && ok(r); i++) {
 		if (m[i].extra) {
 			push(r, "extra");
-			fh_json_key(&r->w, m[i].key);
+			flaghook__json_key(&r->w, m[i].key);
 			if (check(r, NULL))
 				value(r, &m[i].extra->value, m[i].key, 1);
 			pop(r);
@@ -531,7 +562,7 @@ static void audit_data(render *r, const flaghook_audit_log *a)
 			audit_standard(r, m[i].key, a);
 		}
 	}
-	fh_json_object_end(&r->w);
+	flaghook__json_object_end(&r->w);
 	flaghook__free(r->w.out->allocator, m);
 	pop(r);
 }
@@ -541,35 +572,39 @@ static void audit_data(render *r, const flaghook_audit_log *a)
 static void published_data(render *r, const flaghook_version_published *p)
 {
 	push(r, "published");
+	if (!count_ok(r, p->state_count, "state_count")) {
+		pop(r);
+		return;
+	}
 	if (p->state_count && !p->states) {
 		fail(r, FLAGHOOK_EEVENT, "states", "is NULL with state_count > 0");
 		pop(r);
 		return;
 	}
-	fh_json_object_begin(&r->w);
+	flaghook__json_object_begin(&r->w);
 	KEYLIT(r, "feature");
-	fh_json_object_begin(&r->w);
+	flaghook__json_object_begin(&r->w);
 	m_int(r, "id", p->feature_id);
 	m_str(r, "name", p->feature_name, false);
-	fh_json_object_end(&r->w);
+	flaghook__json_object_end(&r->w);
 	KEYLIT(r, "feature_states");
 	push(r, "states");
-	fh_json_array_begin(&r->w);
+	flaghook__json_array_begin(&r->w);
 	for (size_t i = 0; i < p->state_count && ok(r); i++) {
 		const flaghook_published_state *s = &p->states[i];
 		push_index(r, (long)i);
-		fh_json_object_begin(&r->w);
+		flaghook__json_object_begin(&r->w);
 		m_bool(r, "enabled", s->enabled);
 		mv_values(r, s->mv_values, s->mv_count);
 		value_typed(r, "value", &s->value, TYPES_FLAG_VALUE);
-		fh_json_object_end(&r->w);
+		flaghook__json_object_end(&r->w);
 		pop(r);
 	}
-	fh_json_array_end(&r->w);
+	flaghook__json_array_end(&r->w);
 	pop(r);
 	user_obj(r, "published_by", p->published_by, false);
 	m_str(r, "uuid", p->uuid, false);
-	fh_json_object_end(&r->w);
+	flaghook__json_object_end(&r->w);
 	pop(r);
 }
 
@@ -594,19 +629,17 @@ int flaghook_event_type_from_name(const char *name)
 	return flaghook__error(FLAGHOOK_EINVAL, "unknown event type name");
 }
 
+static const size_t event_sizes[] = { 0, sizeof(flaghook_event) };
+static const size_t render_options_sizes[] = { 0, sizeof(flaghook_render_options) };
+
 int flaghook_event_init(flaghook_event *ev, unsigned int version)
 {
-	return flaghook__struct_init(ev, sizeof(*ev), version, FLAGHOOK_EVENT_VERSION, "event");
+	return flaghook__struct_init(ev, version, event_sizes, FH_COUNT(event_sizes), "event");
 }
 
 /* Checks the event's own members (the payload is checked while it renders). */
 static int check_event(const flaghook_event *ev)
 {
-	if (!ev)
-		return flaghook__error(FLAGHOOK_EINVAL, "event is NULL");
-	int rc = flaghook__check_version(ev->version, FLAGHOOK_EVENT_VERSION, "event");
-	if (rc)
-		return rc;
 	const void *want;
 	switch (ev->type) {
 	case FLAGHOOK_EVENT_FLAG_UPDATED:
@@ -628,12 +661,15 @@ static int check_event(const flaghook_event *ev)
 	return 0;
 }
 
-int flaghook__render(flaghook_buf *out, const flaghook_event *ev, int profile,
+int flaghook__render(flaghook_buf *out, const flaghook_event *caller_ev, int profile,
                      uint32_t flags, size_t max_body)
 {
-	int rc = check_event(ev);
-	if (rc)
+	/* The caller's event at its version, widened to ours. */
+	flaghook_event copy;
+	int rc = flaghook__struct_read(&copy, caller_ev, event_sizes, FH_COUNT(event_sizes), "event");
+	if (rc || (rc = check_event(&copy)))
 		return rc;
+	const flaghook_event *ev = &copy;
 	if (profile < FLAGHOOK_PROFILE_FLAGSMITH || profile > FLAGHOOK_PROFILE_BULLET_TRAIN)
 		return flaghook__error(FLAGHOOK_EINVAL, "profile %d is not a profile", profile);
 	if (flags & ~FLAGHOOK_RENDER_COMPACT)
@@ -642,7 +678,7 @@ int flaghook__render(flaghook_buf *out, const flaghook_event *ev, int profile,
 	render r;
 	memset(&r, 0, sizeof(r));
 	r.profile = profile;
-	fh_json_init(&r.w, out, max_body, (flags & FLAGHOOK_RENDER_COMPACT) != 0);
+	flaghook__json_init(&r.w, out, max_body, (flags & FLAGHOOK_RENDER_COMPACT) != 0);
 
 	/* Bullet Train told receivers of a flag change with the audit log it
 	 * wrote; a flag event alone lacks the author and log text for that. */
@@ -651,7 +687,7 @@ int flaghook__render(flaghook_buf *out, const flaghook_event *ev, int profile,
 		                       "event.type: %s has no Bullet Train form; emit the AUDIT_LOG_CREATED event",
 		                       flaghook_event_type_name(ev->type));
 	const char *type_name = flaghook_event_type_name(ev->type);
-	fh_json_object_begin(&r.w);
+	flaghook__json_object_begin(&r.w);
 	KEYLIT(&r, "data");
 	switch (ev->type) {
 	case FLAGHOOK_EVENT_FLAG_UPDATED:
@@ -662,9 +698,9 @@ int flaghook__render(flaghook_buf *out, const flaghook_event *ev, int profile,
 	case FLAGHOOK_EVENT_NEW_VERSION_PUBLISHED: published_data(&r, ev->published); break;
 	}
 	KEYLIT(&r, "event_type");
-	fh_json_cstring(&r.w, type_name);
-	fh_json_object_end(&r.w);
-	fh_json_finish(&r.w);
+	flaghook__json_cstring(&r.w, type_name);
+	flaghook__json_object_end(&r.w);
+	flaghook__json_finish(&r.w);
 	check(&r, NULL);
 	return r.err;
 }
@@ -673,9 +709,9 @@ int flaghook__render_value(flaghook_buf *out, const flaghook_value *v, uint32_t 
 {
 	render r;
 	memset(&r, 0, sizeof(r));
-	fh_json_init(&r.w, out, 0, (flags & FLAGHOOK_RENDER_COMPACT) != 0);
+	flaghook__json_init(&r.w, out, 0, (flags & FLAGHOOK_RENDER_COMPACT) != 0);
 	value(&r, v, "value", 0);
-	fh_json_finish(&r.w);
+	flaghook__json_finish(&r.w);
 	check(&r, "value");
 	return r.err;
 }
@@ -700,7 +736,8 @@ void flaghook__event_scope(const flaghook_event *ev, int64_t *env_id, int64_t *o
 
 int flaghook_render_options_init(flaghook_render_options *opts, unsigned int version)
 {
-	return flaghook__struct_init(opts, sizeof(*opts), version, FLAGHOOK_RENDER_OPTIONS_VERSION, "render options");
+	return flaghook__struct_init(opts, version, render_options_sizes, FH_COUNT(render_options_sizes),
+	                             "render options");
 }
 
 int flaghook_render(flaghook_buf *out, const flaghook_event *ev,
@@ -709,17 +746,27 @@ int flaghook_render(flaghook_buf *out, const flaghook_event *ev,
 	flaghook__error_clear();
 	if (!out)
 		return flaghook__error(FLAGHOOK_EINVAL, "out is NULL");
-	flaghook_render_options defaults = FLAGHOOK_RENDER_OPTIONS_INIT;
-	if (!opts)
-		opts = &defaults;
-	int rc = flaghook__check_version(opts->version, FLAGHOOK_RENDER_OPTIONS_VERSION, "render options");
+	flaghook_render_options o;
+	int rc = opts ? flaghook__struct_read(&o, opts, render_options_sizes, FH_COUNT(render_options_sizes),
+	                                      "render options")
+	              : flaghook_render_options_init(&o, FLAGHOOK_RENDER_OPTIONS_VERSION);
 	if (rc)
 		return rc;
+	/* A buffer that holds an earlier body is rendered over: its memory is
+	 * reused, never leaked.  It must come from the same allocator. */
 	flaghook_buf b = FLAGHOOK_BUF_INIT;
-	b.allocator = opts->allocator;
-	rc = flaghook__render(&b, ev, opts->profile, opts->flags, opts->max_body_bytes);
+	if (out->ptr) {
+		if (out->allocator != o.allocator)
+			return flaghook__error(FLAGHOOK_EINVAL, "out holds a body from another allocator: "
+			                                        "flaghook_buf_free it first");
+		b = *out;
+		b.size = 0;
+	}
+	b.allocator = o.allocator;
+	rc = flaghook__render(&b, ev, o.profile, o.flags, o.max_body_bytes);
 	if (rc) {
 		flaghook_buf_free(&b);
+		*out = (flaghook_buf)FLAGHOOK_BUF_INIT;
 		return rc;
 	}
 	*out = b;

@@ -7,6 +7,7 @@
 #include <mbedtls/base64.h>
 #include <mbedtls/md.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,8 @@
 /* "v1," + base64 of 32 bytes + NUL */
 #define STANDARD_SIG_BYTES (3 + 44 + 1)
 #define STANDARD_KEY_MAX 128
+/* The Standard Webhooks specification's tolerance for webhook-timestamp. */
+#define STANDARD_TOLERANCE_S 300
 
 size_t flaghook_signature_hex_bytes(void) { return FLAGHOOK_SIGNATURE_HEX_BYTES; }
 size_t flaghook_standard_signature_bytes(void) { return STANDARD_SIG_BYTES; }
@@ -61,6 +64,9 @@ int flaghook_sign(char *out, size_t out_size, const char *secret, size_t secret_
 	flaghook__error_clear();
 	if (!out || (!secret && secret_len) || (!body && body_len))
 		return flaghook__error(FLAGHOOK_EINVAL, "flaghook_sign: out, secret or body is NULL");
+	/* An HMAC with an empty key is no signature: anybody can make it. */
+	if (!secret_len)
+		return flaghook__error(FLAGHOOK_ESECRET, "flaghook_sign: the secret is empty");
 	if (out_size < FLAGHOOK_SIGNATURE_HEX_BYTES + 1)
 		return flaghook__error(FLAGHOOK_EBUFSIZE, "flaghook_sign: out needs %d bytes",
 		                       FLAGHOOK_SIGNATURE_HEX_BYTES + 1);
@@ -79,6 +85,9 @@ int flaghook_verify(const char *secret, size_t secret_len, const void *body, siz
 	flaghook__error_clear();
 	if ((!secret && secret_len) || (!body && body_len) || !signature_hex)
 		return flaghook__error(FLAGHOOK_EINVAL, "flaghook_verify: secret, body or signature is NULL");
+	/* Anybody can make the HMAC of an empty key: it proves nothing. */
+	if (!secret_len)
+		return flaghook__error(FLAGHOOK_ESECRET, "flaghook_verify: the secret is empty");
 	if (signature_len != FLAGHOOK_SIGNATURE_HEX_BYTES)
 		return flaghook__error(FLAGHOOK_EVERIFY, "signature does not match");
 	char expect[FLAGHOOK_SIGNATURE_HEX_BYTES + 1], given[FLAGHOOK_SIGNATURE_HEX_BYTES];
@@ -171,16 +180,38 @@ int flaghook_standard_verify(const char *const *secrets, size_t secret_count, co
 	flaghook__error_clear();
 	if ((!secrets && secret_count) || !msg_id || !timestamp || !header || (!body && body_len))
 		return flaghook__error(FLAGHOOK_EINVAL, "flaghook_standard_verify: an argument is NULL");
+	if (tolerance_s < 0)
+		return flaghook__error(FLAGHOOK_EINVAL, "flaghook_standard_verify: tolerance_s is negative "
+		                                        "(0 means the specification's %d s)", STANDARD_TOLERANCE_S);
+	if (!secret_count)
+		return flaghook__error(FLAGHOOK_ESECRET, "flaghook_standard_verify: no secret given");
+	/* A secret that is not a key (empty, "whsec_" alone, not base64) is a
+	 * configuration error, said as such, not a mismatch to shrug off. */
+	for (size_t k = 0; k < secret_count; k++) {
+		uint8_t key[STANDARD_KEY_MAX];
+		size_t key_len = 0;
+		int bad = !secrets[k] || standard_key(key, &key_len, secrets[k]) != 0;
+		flaghook__wipe(key, sizeof(key));
+		if (bad)
+			return flaghook__error(FLAGHOOK_ESECRET,
+			                       "flaghook_standard_verify: secrets[%zu] is not whsec_ followed by "
+			                       "non-empty base64", k);
+	}
 	char *end = NULL;
+	errno = 0;
 	long long ts = strtoll(timestamp, &end, 10);
-	if (!*timestamp || *end)
+	if (!*timestamp || *end || errno == ERANGE)
 		return flaghook__error(FLAGHOOK_EVERIFY, "webhook-timestamp is not a number");
-	if (tolerance_s > 0 && (ts < now_s - tolerance_s || ts > now_s + tolerance_s))
+	/* 0 is the specification's five minutes, never "any age": a replay
+	 * of a year-old message must not pass because a caller meant
+	 * "default".  The window saturates instead of overflowing. */
+	int64_t tol = tolerance_s ? tolerance_s : STANDARD_TOLERANCE_S;
+	if (ts < flaghook__sat_add(now_s, -tol) || ts > flaghook__sat_add(now_s, tol))
 		return flaghook__error(FLAGHOOK_EVERIFY, "webhook-timestamp is outside the tolerance");
 	int match = 0;
 	for (size_t k = 0; k < secret_count; k++) {
 		char expect[STANDARD_SIG_BYTES];
-		if (!secrets[k] || standard_signature(expect, secrets[k], msg_id, timestamp, body, body_len))
+		if (standard_signature(expect, secrets[k], msg_id, timestamp, body, body_len))
 			continue;
 		size_t elen = strlen(expect);
 		/* Every entry is compared, matched or not, so timing says nothing

@@ -2,9 +2,11 @@
  * replay calls, which check their arguments and hand over to the store. */
 #include "client.h"
 
+static const size_t query_sizes[] = { 0, sizeof(flaghook_query) };
+
 int flaghook_query_init(flaghook_query *q, unsigned int version)
 {
-	int rc = flaghook__struct_init(q, sizeof(*q), version, FLAGHOOK_QUERY_VERSION, "query");
+	int rc = flaghook__struct_init(q, version, query_sizes, FH_COUNT(query_sizes), "query");
 	if (!rc)
 		q->state = FLAGHOOK_STATE_ANY;
 	return rc;

@@ -1,21 +1,7 @@
-/* Clocks and the timestamp format Python's strftime/isoformat would write. */
+/* The timestamp format Python's strftime/isoformat would write. */
 #include "internal.h"
 
 #include <time.h>
-
-int64_t flaghook__now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-int64_t flaghook__mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* Days since 1970-01-01 to a civil date (H. Hinnant's algorithm); exact for
  * every day we accept, with no dependence on the host's time zone. */

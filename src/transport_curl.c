@@ -7,7 +7,10 @@
 
 #include <curl/curl.h>
 
+#include <errno.h>
 #include <pthread.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -113,7 +116,7 @@ static void handle_cleanup(curl_transport *t, CURL *h)
 {
 	char *url = NULL;
 	curl_easy_getinfo(h, CURLINFO_PRIVATE, &url);
-	flaghook__free(t->allocator, url);
+	flaghook__free_secret(t->allocator, url); /* it may carry credentials */
 	curl_easy_cleanup(h);
 }
 
@@ -208,7 +211,7 @@ static int curl_send(const flaghook_request *req, flaghook_response *resp, void 
 		char *copy = flaghook__strdup(t->allocator, req->url);
 		curl_easy_setopt(h, CURLOPT_URL, req->url);
 		curl_easy_setopt(h, CURLOPT_PRIVATE, copy);
-		flaghook__free(t->allocator, last_url);
+		flaghook__free_secret(t->allocator, last_url);
 	}
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body);
@@ -267,6 +270,20 @@ static void curl_destroy(void *ud)
 
 int flaghook__transport_curl(flaghook_transport *out, const flaghook_allocator *a, const char *ca_file)
 {
+	/* A CA file that is not there fails every delivery later ("error
+	 * setting certificate file"): say so now, once. */
+	if (ca_file) {
+		struct stat st;
+		const char *why = NULL;
+		if (stat(ca_file, &st) != 0)
+			why = strerror(errno);
+		else if (!S_ISREG(st.st_mode))
+			why = "not a regular file";
+		else if (access(ca_file, R_OK) != 0)
+			why = strerror(errno);
+		if (why)
+			return flaghook__error(FLAGHOOK_EINVAL, "ca_file %s: %s", ca_file, why);
+	}
 	curl_transport *t = flaghook__calloc(a, 1, sizeof(*t));
 	if (!t)
 		return flaghook__error(FLAGHOOK_ENOMEM, "out of memory");

@@ -39,6 +39,13 @@ ${CC:-cc} -std=c99 -D_GNU_SOURCE -Wall -Wextra -Werror examples/receiver.c -o "$
   $(pkg-config --cflags --libs flaghook libmicrohttpd)
 ${CC:-cc} -std=c99 -Wall -Wextra -Werror examples/outbox_server.c -o "$stage/examples/outbox_server" \
   $(pkg-config --cflags --libs flaghook-sqlite)
+# The README's example, built the way the README says for a prefix the
+# system does not search: pkg-config through PKG_CONFIG_PATH, an rpath.
+sh tests/readme-check.sh "$build" >/dev/null
+${CC:-cc} -std=c99 -Wall -Wextra -Werror "$build/tests/readme_app.c" -o "$stage/examples/readme_app" \
+  $(pkg-config --cflags --libs flaghook) -Wl,-rpath,"$stage/usr/lib"
+ldd "$stage/examples/readme_app" | grep -q "$stage/usr/lib/libflaghook.so.0" ||
+  { echo "install-check: the README example does not find the staged .so through its rpath"; exit 1; }
 # The dynamic build must find the staged shared library, and only it.
 ldd_out=$(LD_LIBRARY_PATH="$stage/usr/lib" ldd "$stage/examples/flag_server")
 echo "$ldd_out" | grep -q "$stage/usr/lib/libflaghook.so.0" || { echo "install-check: not linked to the staged .so"; exit 1; }

@@ -262,6 +262,37 @@ static void test_policy_decisions(void **state)
 	assert_non_null(strstr(flaghook_last_error(), "schedule_ms[1]"));
 }
 
+/* Review defects 3 and 5: a wait of INT64_MAX ms with 100 % jitter, and
+ * a schedule count that would wrap n * sizeof; UBSan watches in CI. */
+static void test_policy_edges(void **state)
+{
+	(void)state;
+	static const int64_t huge[] = { INT64_MAX };
+	flaghook_retry_policy sp = FLAGHOOK_RETRY_POLICY_INIT;
+	sp.kind = FLAGHOOK_RETRY_STANDARD;
+	sp.schedule_ms = huge;
+	sp.schedule_count = 1;
+	sp.jitter_percent = 100;
+	fh_policy p;
+	assert_int_equal(flaghook__policy_make(&p, &sp, NULL), 0);
+	int64_t lo = INT64_MAX, hi = 0, w;
+	static const uint64_t randoms[] = { 0, 1, UINT64_MAX, UINT64_MAX / 2, 0x9E3779B97F4A7C15ULL };
+	for (size_t i = 0; i < sizeof(randoms) / sizeof(randoms[0]); i++) {
+		assert_int_equal(flaghook__policy_decide(&p, 1, 503, FLAGHOOK_ERRCLASS_HTTP, "", 0, randoms[i], &w),
+		                 FH_RETRY);
+		assert_true(w >= 0);
+		lo = w < lo ? w : lo;
+		hi = w > hi ? w : hi;
+	}
+	assert_true(lo < INT64_MAX / 2 && hi == INT64_MAX); /* jittered down, saturated up */
+	flaghook__policy_free(&p, NULL);
+	sp.schedule_count = SIZE_MAX;
+	assert_int_equal(flaghook__policy_make(&p, &sp, NULL), FLAGHOOK_EINVAL);
+	assert_non_null(strstr(flaghook_last_error(), "schedule_count"));
+	sp.schedule_count = FLAGHOOK_SCHEDULE_MAX + 1;
+	assert_int_equal(flaghook__policy_make(&p, &sp, NULL), FLAGHOOK_EINVAL);
+}
+
 /* ---- real time, built-in pool ---- */
 
 static void test_emit_returns_at_once(void **state)
@@ -1014,6 +1045,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_policy_decisions),
+		cmocka_unit_test(test_policy_edges),
 		cmocka_unit_test(test_emit_returns_at_once),
 		cmocka_unit_test(test_500s_then_success),
 		cmocka_unit_test(test_slow_beside_fast),

@@ -328,6 +328,28 @@ static void test_connection_refused(void **state)
 	assert_int_equal(f->seen.last.status, 0);
 	assert_int_equal(f->seen.last.errclass, FLAGHOOK_ERRCLASS_CONNECT);
 	assert_true(strlen(f->seen.error) > 0);
+	/* Review defect 12: the error says why, not only that. */
+	const char *e = flaghook_last_error();
+	if (!strstr(e, "1 of 1 endpoints did not take event") || !strstr(e, "endpoint 1: connect: ") ||
+	    !strstr(e, f->seen.error))
+		fail_msg("the error does not say why: %s", e);
+	char msg[512];
+	flaghook_client_last_error(f->c, msg, sizeof(msg));
+	assert_string_equal(msg, e);
+}
+
+/* Review defect 12, with an HTTP status as the cause. */
+static void test_sync_error_names_status(void **state)
+{
+	fx *f = *state;
+	add(f->c, FLAGHOOK_SCOPE_ENVIRONMENT, 1, f->url, SECRET);
+	add(f->c, FLAGHOOK_SCOPE_ENVIRONMENT, 1, f->url, SECRET);
+	th_reply fail[] = { { TH_RESPOND, 200, NULL, NULL, 0, 0 }, { TH_RESPOND, 503, NULL, "busy", 0, 0 } };
+	th_script(f->srv, fail, 2);
+	assert_int_equal(flaghook_emit(f->c, fh_sample_environment()), FLAGHOOK_EDELIVERY);
+	const char *e = flaghook_last_error();
+	if (!strstr(e, "1 of 2 endpoints did not take event") || !strstr(e, ": http: HTTP status 503"))
+		fail_msg("the error does not say why: %s", e);
 }
 
 static void test_timeout(void **state)
@@ -441,7 +463,11 @@ static void test_bad_endpoints(void **state)
 	e.scope_id = 1;
 	static const char *bad_urls[] = { "ftp://127.0.0.1/", "file:///etc/passwd", "http://", "http:///path",
 	                                  "http://a b/", "http://x/\r\nX-Evil: 1", "127.0.0.1:80/", "",
-	                                  "http://user:pw@/x" };
+	                                  "http://user:pw@/x",
+	                                  /* review defect 6: what libcurl would refuse at each attempt */
+	                                  "http://127.0.0.1:(null)/h0", "http://127.0.0.1:0/", "http://h:65536/",
+	                                  "http://h:-1/", "http://u%0a:p@h/", "http://u:p%0d@h/", "http://[::1/",
+	                                  "http://h:8x/" };
 	for (size_t i = 0; i < sizeof(bad_urls) / sizeof(bad_urls[0]); i++) {
 		e.url = bad_urls[i];
 		expect_add_error(f->c, &e, FLAGHOOK_EURL, "url");
@@ -547,6 +573,17 @@ static void test_bad_client_options(void **state)
 	o.transport = &t;
 	assert_int_equal(flaghook_client_new(&c, &o), FLAGHOOK_EINVAL);
 	assert_null(c);
+	/* Review defect 7: a CA file that is not there is refused now, not at
+	 * every delivery. */
+	o.transport = NULL;
+	o.ca_file = "/nonexistent/flaghook-ca.pem";
+	assert_int_equal(flaghook_client_new(&c, &o), FLAGHOOK_EINVAL);
+	assert_non_null(strstr(flaghook_last_error(), "ca_file /nonexistent/flaghook-ca.pem: No such file"));
+	o.ca_file = "/tmp";
+	assert_int_equal(flaghook_client_new(&c, &o), FLAGHOOK_EINVAL);
+	assert_non_null(strstr(flaghook_last_error(), "not a regular file"));
+	assert_null(c);
+	o.ca_file = NULL;
 	assert_int_equal(flaghook_client_new(&c, NULL), 0);
 	flaghook_client_free(c);
 	flaghook_client_free(NULL);
@@ -564,6 +601,93 @@ static void test_bad_client_options(void **state)
 	assert_int_equal(flaghook_render_options_init(&ro, 1), 0);
 	assert_int_equal(flaghook_client_options_init(&o, 1), 0);
 	assert_int_equal(flaghook_client_options_init(NULL, 1), FLAGHOOK_EINVAL);
+}
+
+/* ---- review defect 11: credentials in URLs are wiped like secrets ---- */
+
+/* An allocator that remembers each block's size and, when a block is
+ * freed, looks in it for the password. */
+typedef struct scan {
+	pthread_mutex_t lock;
+	const char *needle;
+	int found;                  /* blocks freed with the needle still in them */
+	long live;
+} scan;
+
+static void *scan_malloc(size_t n, void *ud)
+{
+	scan *sc = ud;
+	size_t *p = malloc(n + sizeof(size_t) * 2);
+	if (!p)
+		return NULL;
+	p[0] = n;
+	pthread_mutex_lock(&sc->lock);
+	sc->live++;
+	pthread_mutex_unlock(&sc->lock);
+	return p + 2;
+}
+
+static int holds(const char *block, size_t n, const char *needle)
+{
+	size_t k = strlen(needle);
+	for (size_t i = 0; i + k <= n; i++)
+		if (!memcmp(block + i, needle, k))
+			return 1;
+	return 0;
+}
+
+static void scan_free(void *q, void *ud)
+{
+	scan *sc = ud;
+	if (!q)
+		return;
+	size_t *p = (size_t *)q - 2;
+	pthread_mutex_lock(&sc->lock);
+	sc->found += holds(q, p[0], sc->needle);
+	sc->live--;
+	pthread_mutex_unlock(&sc->lock);
+	free(p);
+}
+
+static void *scan_realloc(void *q, size_t n, void *ud)
+{
+	if (!q)
+		return scan_malloc(n, ud);
+	size_t old = ((size_t *)q)[-2];
+	void *r = scan_malloc(n, ud);
+	if (!r)
+		return NULL;
+	memcpy(r, q, old < n ? old : n);
+	scan_free(q, ud);
+	return r;
+}
+
+static void test_url_credentials_wiped(void **state)
+{
+	fx *f = *state;
+	scan sc = { .needle = "hunter2-pw" };
+	pthread_mutex_init(&sc.lock, NULL);
+	flaghook_allocator al = { FLAGHOOK_ALLOCATOR_VERSION, scan_malloc, scan_realloc, scan_free, &sc };
+	flaghook_client_options o = FLAGHOOK_CLIENT_OPTIONS_INIT;
+	o.allocator = &al;
+	flaghook_client *c = NULL;
+	assert_int_equal(flaghook_client_new(&c, &o), 0);
+	char url[128];
+	snprintf(url, sizeof(url), "http://alice:hunter2-pw@127.0.0.1:%d/hook", th_port(f->srv));
+	/* One endpoint removed at once, one sent to (the transport keeps its
+	 * own copy of the URL) and freed with the client. */
+	uint64_t gone = add(c, FLAGHOOK_SCOPE_ENVIRONMENT, 2, url, SECRET);
+	assert_int_equal(flaghook_endpoint_remove(c, gone), 0);
+	add(c, FLAGHOOK_SCOPE_ENVIRONMENT, 1, url, SECRET);
+	assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
+	th_request r;
+	assert_int_equal(th_get(f->srv, 0, &r), 0);
+	assert_non_null(th_header(&r, "Authorization")); /* the credentials were used */
+	th_request_free(&r);
+	flaghook_client_free(c);
+	assert_int_equal(sc.live, 0);
+	assert_int_equal(sc.found, 0);
+	pthread_mutex_destroy(&sc.lock);
 }
 
 /* ---- plug-ins: a custom transport and storage see the right things ---- */
@@ -703,6 +827,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_http_error_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_redirect_not_followed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connection_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sync_error_names_status, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_url_credentials_wiped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_and_close, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_response_capped, setup, teardown),

@@ -127,9 +127,9 @@ static void test_python_json_vectors(void **state)
 			char *raw = unhex_str(t.v[0] + 1, &raw_len);
 			flaghook_buf out = FLAGHOOK_BUF_INIT;
 			fh_json w;
-			fh_json_init(&w, &out, 0, false);
-			fh_json_string(&w, raw, raw_len);
-			fh_json_finish(&w);
+			flaghook__json_init(&w, &out, 0, false);
+			flaghook__json_string(&w, raw, raw_len);
+			flaghook__json_finish(&w);
 			assert_int_equal(w.err, 0);
 			if (out.size != want_len || memcmp(out.ptr, want, want_len))
 				fail_msg("vector '%s': got %s, want %s", name, out.ptr, want);
@@ -186,9 +186,9 @@ static char *write_int(int64_t v)
 	static char out[64];
 	flaghook_buf b = FLAGHOOK_BUF_INIT;
 	fh_json w;
-	fh_json_init(&w, &b, 0, false);
-	fh_json_int(&w, v);
-	fh_json_finish(&w);
+	flaghook__json_init(&w, &b, 0, false);
+	flaghook__json_int(&w, v);
+	flaghook__json_finish(&w);
 	snprintf(out, sizeof(out), "%s", b.ptr);
 	flaghook_buf_free(&b);
 	return out;
@@ -207,9 +207,9 @@ static void test_integers(void **state)
 static int write_str(const char *s, size_t len, flaghook_buf *b, size_t *bad)
 {
 	fh_json w;
-	fh_json_init(&w, b, 0, false);
-	fh_json_string(&w, s, len);
-	fh_json_finish(&w);
+	flaghook__json_init(&w, b, 0, false);
+	flaghook__json_string(&w, s, len);
+	flaghook__json_finish(&w);
 	*bad = w.bad_offset;
 	return w.err;
 }
@@ -248,8 +248,8 @@ static void test_size_limit(void **state)
 	(void)state;
 	flaghook_buf b = FLAGHOOK_BUF_INIT;
 	fh_json w;
-	fh_json_init(&w, &b, 10, false);
-	fh_json_string(&w, "0123456789", 10);
+	flaghook__json_init(&w, &b, 10, false);
+	flaghook__json_string(&w, "0123456789", 10);
 	assert_int_equal(w.err, FLAGHOOK_ETOOBIG);
 	flaghook_buf_free(&b);
 }

@@ -231,6 +231,111 @@ static void test_bad_audit(void **state)
 	expect_error(&ev, FLAGHOOK_EEVENT, "nests too deeply");
 }
 
+/* Review defect 3: counts that would wrap `n + k` or `n * size` are
+ * refused by name before anything is sized from them (ASan and UBSan in
+ * CI watch the rest).  The arrays are real and short: a count is a lie
+ * the library must catch before it believes it. */
+static void test_hostile_counts(void **state)
+{
+	(void)state;
+	static const size_t counts[] = { SIZE_MAX, SIZE_MAX - 8, SIZE_MAX / 2 + 1,
+	                                 SIZE_MAX / sizeof(flaghook_member) + 1, (size_t)FLAGHOOK_MAX_ITEMS + 1 };
+	for (size_t k = 0; k < sizeof(counts) / sizeof(counts[0]); k++) {
+		size_t n = counts[k];
+		flaghook_audit_log a = *fh_sample_organisation()->audit;
+		flaghook_event ev = *fh_sample_organisation();
+		ev.audit = &a;
+		flaghook_member one[] = { { "x", { .type = FLAGHOOK_VALUE_NULL } } };
+		a.extra = one;
+		a.extra_count = n;
+		expect_error(&ev, FLAGHOOK_EEVENT, "event.audit.extra_count: has ");
+
+		flaghook_value items[1] = { { .type = FLAGHOOK_VALUE_NULL } };
+		flaghook_member arr[] = { { "arr", { .type = FLAGHOOK_VALUE_ARRAY, .items = items, .count = n } } };
+		a.extra = arr;
+		a.extra_count = 1;
+		expect_error(&ev, FLAGHOOK_EEVENT, "event.audit.extra.arr: has ");
+
+		flaghook_member obj[] = { { "obj", { .type = FLAGHOOK_VALUE_OBJECT, .members = one, .count = n } } };
+		a.extra = obj;
+		expect_error(&ev, FLAGHOOK_EEVENT, "event.audit.extra.obj: has ");
+
+		fixture f;
+		fixture_init(&f);
+		f.new_state.mv_count = n;
+		expect_error(&f.ev, FLAGHOOK_EEVENT, "event.flag.new_state.mv_count: has ");
+
+		flaghook_published_state st[1] = { { .enabled = 1 } };
+		flaghook_version_published vp = { .feature_id = 1, .feature_name = "f", .uuid = "u",
+		                                  .states = st, .state_count = n };
+		flaghook_event pub = FLAGHOOK_EVENT_INIT;
+		pub.type = FLAGHOOK_EVENT_NEW_VERSION_PUBLISHED;
+		pub.environment_id = 1;
+		pub.published = &vp;
+		expect_error(&pub, FLAGHOOK_EEVENT, "event.published.state_count: has ");
+	}
+	/* Under a body limit, a count that cannot fit is ETOOBIG at once. */
+	flaghook_audit_log a = *fh_sample_organisation()->audit;
+	flaghook_event ev = *fh_sample_organisation();
+	ev.audit = &a;
+	flaghook_member one[] = { { "x", { .type = FLAGHOOK_VALUE_NULL } } };
+	a.extra = one;
+	a.extra_count = 5000;
+	flaghook_render_options o = FLAGHOOK_RENDER_OPTIONS_INIT;
+	o.max_body_bytes = 4096;
+	flaghook_buf out = FLAGHOOK_BUF_INIT;
+	assert_int_equal(flaghook_render(&out, &ev, &o), FLAGHOOK_ETOOBIG);
+	assert_non_null(strstr(flaghook_last_error(), "extra_count: has 5000 items"));
+	assert_null(out.ptr);
+}
+
+/* Counts live blocks of a test allocator. */
+static long live_blocks;
+static void *count_malloc(size_t n, void *ud) { (void)ud; live_blocks++; return malloc(n); }
+static void *count_realloc(void *p, size_t n, void *ud)
+{
+	(void)ud;
+	void *q = realloc(p, n);
+	if (q && !p)
+		live_blocks++;
+	return q;
+}
+static void count_free(void *p, void *ud) { (void)ud; if (p) live_blocks--; free(p); }
+
+/* Review defect 8: rendering into a buffer that holds a body reuses its
+ * memory; it never leaks the old one. */
+static void test_render_reuses_buffer(void **state)
+{
+	(void)state;
+	flaghook_allocator al = { FLAGHOOK_ALLOCATOR_VERSION, count_malloc, count_realloc, count_free, NULL };
+	flaghook_render_options o = FLAGHOOK_RENDER_OPTIONS_INIT;
+	o.allocator = &al;
+	flaghook_buf out = FLAGHOOK_BUF_INIT;
+	live_blocks = 0;
+	assert_int_equal(flaghook_render(&out, fh_sample_environment(), &o), 0);
+	char *first = strdup(out.ptr);
+	for (int i = 0; i < 2000; i++) {
+		const flaghook_event *ev = i % 2 ? fh_sample_environment() : fh_sample_organisation();
+		assert_int_equal(flaghook_render(&out, ev, &o), 0);
+		assert_int_equal(live_blocks, 1); /* the body; render's own scratch is freed */
+	}
+	/* The last render (the environment sample) is whole and exact. */
+	assert_string_equal(out.ptr, first);
+	assert_int_equal(out.size, strlen(first));
+	free(first);
+	/* A buffer from another allocator is not ours to reuse or free. */
+	assert_int_equal(flaghook_render(&out, fh_sample_environment(), NULL), FLAGHOOK_EINVAL);
+	assert_non_null(strstr(flaghook_last_error(), "another allocator"));
+	assert_non_null(out.ptr);
+	/* A failed render leaves the buffer empty, its memory released. */
+	fixture f;
+	fixture_init(&f);
+	f.change.changed_by = NULL;
+	assert_int_equal(flaghook_render(&out, &f.ev, &o), FLAGHOOK_EEVENT);
+	assert_null(out.ptr);
+	assert_int_equal(live_blocks, 0);
+}
+
 static void test_profiles(void **state)
 {
 	(void)state;
@@ -285,6 +390,8 @@ int main(void)
 		cmocka_unit_test(test_null_and_versions),
 		cmocka_unit_test(test_bad_events),
 		cmocka_unit_test(test_bad_audit),
+		cmocka_unit_test(test_hostile_counts),
+		cmocka_unit_test(test_render_reuses_buffer),
 		cmocka_unit_test(test_profiles),
 		cmocka_unit_test(test_names),
 	};

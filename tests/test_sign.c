@@ -119,14 +119,74 @@ static void test_standard_webhooks(void **state)
 		assert_int_equal(flaghook_standard_verify(&secret, 1, id, ts, want, "{}", 2, now, 300), FLAGHOOK_EVERIFY);
 		assert_int_equal(flaghook_standard_verify(&secret, 1, "msg_x", ts, want, body, strlen(body), now, 300), FLAGHOOK_EVERIFY);
 		assert_int_equal(flaghook_standard_verify(&secret, 1, id, ts, want, body, strlen(body), now + 301, 300), FLAGHOOK_EVERIFY);
-		/* Tolerance 0 skips the clock check. */
-		assert_int_equal(flaghook_standard_verify(&secret, 1, id, ts, want, body, strlen(body), 0, 0), 0);
+		/* Tolerance 0 is the specification's 300 s, never "any age". */
+		assert_int_equal(flaghook_standard_verify(&secret, 1, id, ts, want, body, strlen(body), now + 300, 0), 0);
+		assert_int_equal(flaghook_standard_verify(&secret, 1, id, ts, want, body, strlen(body), now + 301, 0),
+		                 FLAGHOOK_EVERIFY);
+		assert_int_equal(flaghook_standard_verify(&secret, 1, id, ts, want, body, strlen(body),
+		                                          now + 365 * 86400, 0), FLAGHOOK_EVERIFY);
 	}
 	cJSON_Delete(root);
 	char out[64];
 	assert_int_equal(flaghook_standard_sign(out, sizeof(out), "whsec_!!!", "id", 1, "", 0), FLAGHOOK_ESECRET);
 	assert_int_equal(flaghook_standard_sign(out, 10, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "id", 1, "", 0),
 	                 FLAGHOOK_EBUFSIZE);
+}
+
+/* Review defect 4: an empty key makes an HMAC anybody can compute; it
+ * must never sign or verify. */
+static void test_empty_secret(void **state)
+{
+	(void)state;
+	const char body[] = "{\"data\": 1}";
+	char sig[65];
+	assert_int_equal(flaghook_sign(sig, sizeof(sig), "", 0, body, strlen(body)), FLAGHOOK_ESECRET);
+	assert_non_null(strstr(flaghook_last_error(), "empty"));
+	/* The HMAC of the empty key, made by hand, does not verify. */
+	uint8_t mac[32];
+	assert_int_equal(flaghook__hmac_sha256(mac, "", 0, body, strlen(body)), 0);
+	flaghook__hex(sig, mac, sizeof(mac));
+	assert_int_equal(flaghook_verify("", 0, body, strlen(body), sig, 64), FLAGHOOK_ESECRET);
+	assert_int_equal(flaghook_verify(NULL, 0, body, strlen(body), sig, 64), FLAGHOOK_ESECRET);
+
+	/* Standard Webhooks: an empty secret, "whsec_" alone, or none. */
+	char out[64];
+	assert_int_equal(flaghook_standard_sign(out, sizeof(out), "", "id", 1, body, strlen(body)), FLAGHOOK_ESECRET);
+	assert_int_equal(flaghook_standard_sign(out, sizeof(out), "whsec_", "id", 1, body, strlen(body)),
+	                 FLAGHOOK_ESECRET);
+	const char *empty[] = { "whsec_" }, *blank[] = { "" };
+	assert_int_equal(flaghook_standard_verify(empty, 1, "id", "1", "v1,x", body, strlen(body), 1, 300),
+	                 FLAGHOOK_ESECRET);
+	assert_int_equal(flaghook_standard_verify(blank, 1, "id", "1", "v1,x", body, strlen(body), 1, 300),
+	                 FLAGHOOK_ESECRET);
+	assert_int_equal(flaghook_standard_verify(NULL, 0, "id", "1", "v1,x", body, strlen(body), 1, 300),
+	                 FLAGHOOK_ESECRET);
+	/* One good secret beside a bad one is still a configuration error. */
+	const char *mixed[] = { "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "" };
+	assert_int_equal(flaghook_standard_verify(mixed, 2, "id", "1", "v1,x", body, strlen(body), 1, 300),
+	                 FLAGHOOK_ESECRET);
+}
+
+/* Review defect 5: tolerances at the edges, under UBSan in CI. */
+static void test_standard_tolerance_edges(void **state)
+{
+	(void)state;
+	const char *secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+	const char body[] = "{}";
+	char sig[64];
+	assert_int_equal(flaghook_standard_sign(sig, sizeof(sig), secret, "msg_1", 1000, body, 2), 0);
+	/* Negative: an error, not "no check". */
+	assert_int_equal(flaghook_standard_verify(&secret, 1, "msg_1", "1000", sig, body, 2, 1000, -1),
+	                 FLAGHOOK_EINVAL);
+	/* The widest window saturates instead of overflowing, at either end
+	 * of time. */
+	assert_int_equal(flaghook_standard_verify(&secret, 1, "msg_1", "1000", sig, body, 2, 1000, INT64_MAX), 0);
+	assert_int_equal(flaghook_standard_verify(&secret, 1, "msg_1", "1000", sig, body, 2, INT64_MAX, INT64_MAX), 0);
+	assert_int_equal(flaghook_standard_verify(&secret, 1, "msg_1", "1000", sig, body, 2, INT64_MIN, 300),
+	                 FLAGHOOK_EVERIFY);
+	/* A timestamp beyond long long is not a number. */
+	assert_int_equal(flaghook_standard_verify(&secret, 1, "msg_1", "99999999999999999999", sig, body, 2, 1000,
+	                                          INT64_MAX), FLAGHOOK_EVERIFY);
 }
 
 int main(void)
@@ -136,6 +196,8 @@ int main(void)
 		cmocka_unit_test(test_flagsmith_signature),
 		cmocka_unit_test(test_sign_arguments),
 		cmocka_unit_test(test_standard_webhooks),
+		cmocka_unit_test(test_empty_secret),
+		cmocka_unit_test(test_standard_tolerance_edges),
 	};
 	return cmocka_run_group_tests_name("sign", tests, NULL, NULL);
 }

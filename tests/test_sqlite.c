@@ -320,7 +320,7 @@ static void test_missing_directory(void **state)
 	assert_int_equal(flaghook_sqlite_open(&s, &o), FLAGHOOK_ESTORAGE);
 	const char *e = flaghook_last_error();
 	assert_non_null(strstr(e, "sqlite: "));
-	assert_non_null(strstr(e, "unable to open database file"));
+	assert_non_null(strstr(e, "cannot create the database file: No such file or directory"));
 	assert_non_null(strstr(e, "directory"));
 	assert_null(s.user_data);
 
@@ -566,6 +566,58 @@ static void test_schema_and_wal(void **state)
 	assert_non_null(strstr(flaghook_last_error(), "schema version 7 is newer than this library (1)"));
 	assert_int_equal(sql_int(f->path, "PRAGMA user_version"), 7);
 	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM deliveries"), 1);
+}
+
+static int mode_of(const char *path)
+{
+	struct stat sb;
+	if (stat(path, &sb) != 0)
+		fail_msg("stat %s: %s", path, strerror(errno));
+	return (int)(sb.st_mode & 0777);
+}
+
+/* Review defect 10: the outbox holds flag bodies and receivers' replies;
+ * under the usual umask 022 it and its -wal and -shm files are the
+ * owner's alone, unless the caller asks for another mode. */
+static void test_file_modes(void **state)
+{
+	fx *f = *state;
+	mode_t old = umask(022);
+	flaghook_sqlite_options o = options(f->path);
+	flaghook_storage s;
+	open_store(&s, &o);
+	put1(&s, 1, wall_us()); /* a write: the WAL and its index exist now */
+	char wal[200], shm[200];
+	snprintf(wal, sizeof(wal), "%s-wal", f->path);
+	snprintf(shm, sizeof(shm), "%s-shm", f->path);
+	assert_int_equal(mode_of(f->path), 0600);
+	assert_int_equal(mode_of(wal), 0600);
+	assert_int_equal(mode_of(shm), 0600);
+	s.destroy(s.user_data);
+
+	/* A file that exists keeps the mode its owner gave it. */
+	assert_int_equal(chmod(f->path, 0640), 0);
+	open_store(&s, &o);
+	assert_int_equal(mode_of(f->path), 0640);
+	s.destroy(s.user_data);
+
+	/* Asked for, a group-readable outbox; still less the umask. */
+	char other[160];
+	snprintf(other, sizeof(other), "%s/shared.db", f->dir);
+	o = options(other);
+	o.file_mode = 0660;
+	open_store(&s, &o);
+	put1(&s, 1, wall_us());
+	assert_int_equal(mode_of(other), 0640);
+	snprintf(wal, sizeof(wal), "%s-wal", other);
+	assert_int_equal(mode_of(wal), 0640);
+	s.destroy(s.user_data);
+	umask(old);
+
+	o.file_mode = 01777;
+	flaghook_storage bad = FLAGHOOK_STORAGE_INIT;
+	assert_int_equal(flaghook_sqlite_open(&bad, &o), FLAGHOOK_EINVAL);
+	assert_non_null(strstr(flaghook_last_error(), "file_mode"));
 }
 
 /* A file made by an older library (version 0: an empty database that other
@@ -994,6 +1046,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_survives_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_second_opener_keeps_holds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_schema_and_wal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_file_modes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrates_version_0, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_database_full, setup, teardown),

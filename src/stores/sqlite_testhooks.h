@@ -1,7 +1,8 @@
 /*
- * Hooks of libflaghook-sqlite for its own tests.  They are hidden
- * (-fvisibility=hidden): the static archive has them, the shared library
- * does not export them.  Not an API.
+ * Hooks of libflaghook-sqlite for its own tests.  They exist only in the
+ * copy of the store the Makefile builds for the tests (-DFLAGHOOK_TESTHOOKS,
+ * $(BUILD)/tests/libflaghook-sqlite-testhooks.a); no installed library,
+ * static or shared, has them.  Not an API.
  */
 #ifndef FLAGHOOK_SQLITE_TESTHOOKS_H
 #define FLAGHOOK_SQLITE_TESTHOOKS_H

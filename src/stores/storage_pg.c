@@ -34,6 +34,9 @@
  * SPDX-License-Identifier: MIT
  */
 #include "flaghook_pg.h"
+#include "util/clock.h"
+#include "util/alloc.h"
+#include "util/version.h"
 
 #include <libpq-fe.h>
 
@@ -297,28 +300,12 @@ static char *xstrdup(const pg_store *s, const char *str)
 	return p;
 }
 
-/* Secrets are overwritten before their memory goes back; volatile so the
- * compiler cannot drop the stores as dead. */
-static void wipe(void *p, size_t n)
-{
-	volatile unsigned char *v = p;
-	while (n--)
-		*v++ = 0;
-}
-
 static void free_secret(const pg_store *s, char *p)
 {
 	if (p) {
-		wipe(p, strlen(p));
+		flaghook__wipe(p, strlen(p));
 		xfree(s, p);
 	}
-}
-
-static int64_t wall_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static uint64_t fnv1a(const char *a, const char *b)
@@ -671,15 +658,6 @@ static void p_filters(params *p, const flaghook_query *q)
 	if (q->since_us) p_i64(p, q->since_us); else p_null(p);
 }
 
-static int64_t sat_add(int64_t a, int64_t b)
-{
-	if (b > 0 && a > INT64_MAX - b)
-		return INT64_MAX;
-	if (b < 0 && a < INT64_MIN - b)
-		return INT64_MIN;
-	return a + b;
-}
-
 /* ---- put ------------------------------------------------------------------ */
 
 typedef struct put_arg {
@@ -770,7 +748,7 @@ static int pg_put(flaghook_delivery *d, size_t n, void *ud)
 				keys[w++] = keys[i];
 		nkeys = w;
 	}
-	put_arg a = { d, n, keys, nkeys, wall_us() };
+	put_arg a = { d, n, keys, nkeys, flaghook__now_us() };
 	int rc = run(s, "put", put_op, &a);
 	xfree(s, keys);
 	if (rc)  /* nothing was stored: take back the ids handed out */
@@ -911,7 +889,7 @@ static void maybe_prune(pg_store *s)
 {
 	if (s->prune_after_us < 0)
 		return;
-	int64_t now = wall_us();
+	int64_t now = flaghook__now_us();
 	pthread_mutex_lock(&s->lock);
 	int due = now >= s->next_prune_us;
 	if (due)
@@ -919,7 +897,7 @@ static void maybe_prune(pg_store *s)
 	pthread_mutex_unlock(&s->lock);
 	if (!due)
 		return;
-	prune_arg a = { sat_add(now, -s->prune_after_us) };
+	prune_arg a = { flaghook__sat_add(now, -s->prune_after_us) };
 	/* A failed prune costs nothing but disk until the next one; claim's
 	 * own result does not depend on it. */
 	(void)run(s, "prune", prune_op, &a);
@@ -931,7 +909,7 @@ static int pg_claim(int64_t now_us, int64_t horizon_us, size_t max,
 	pg_store *s = ud;
 	if (!s || !take)
 		return fail(FLAGHOOK_EINVAL, "postgresql: claim: NULL take");
-	claim_arg a = { sat_add(now_us, horizon_us), max, take, arg, NULL, 0 };
+	claim_arg a = { flaghook__sat_add(now_us, horizon_us), max, take, arg, NULL, 0 };
 	/* Room for one batch: "{" id ("," id)* "}", ids at most 20 digits. */
 	a.ids_cap = (max < CLAIM_BATCH ? max : CLAIM_BATCH) * 21 + 8;
 	a.ids = xmalloc(s, a.ids_cap);
@@ -1079,7 +1057,7 @@ static int pg_record(const flaghook_delivery *d, const flaghook_attempt *a, void
 		return fail(FLAGHOOK_EINVAL, "postgresql: record: unknown outcome");
 	if (a->response_len && !a->response)
 		return fail(FLAGHOOK_EINVAL, "postgresql: record: response_len without response");
-	record_arg ra = { d, a, a->error ? a->error : "", wall_us() };
+	record_arg ra = { d, a, a->error ? a->error : "", flaghook__now_us() };
 	/* A detail that is not valid UTF-8 is kept up to its first bad byte
 	 * (the rest would make the whole record fail). */
 	char *copy = NULL;
@@ -1238,7 +1216,7 @@ static int pg_requeue(const flaghook_query *query, uint64_t *count, void *ud)
 	if (rc)
 		return rc;
 	count_arg a = { S_REQUEUE, { 0 }, 0 };
-	p_i64(&a.p, wall_us());
+	p_i64(&a.p, flaghook__now_us());
 	p_filters(&a.p, &q);
 	if (q.limit) p_i64(&a.p, q.limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)q.limit);
 	else p_null(&a.p); /* LIMIT NULL: no limit */
@@ -1296,7 +1274,7 @@ static int pg_release(const uint64_t *ids, size_t n, void *ud)
 		len += (size_t)snprintf(text + len, cap - len, "%s%llu", i ? "," : "", (unsigned long long)ids[i]);
 	text[len++] = '}';
 	text[len] = '\0';
-	release_arg a = { wall_us(), text };
+	release_arg a = { flaghook__now_us(), text };
 	int rc = run(s, "release", release_op, &a);
 	xfree(s, text);
 	return rc;
@@ -1490,7 +1468,7 @@ static char *default_owner(const pg_store *s)
 	unsigned char rnd[6];
 	if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd)) {
 		/* Early boot without entropy: uniqueness is what matters here. */
-		uint64_t t = (uint64_t)wall_us() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)&rnd;
+		uint64_t t = (uint64_t)flaghook__now_us() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)&rnd;
 		for (size_t i = 0; i < sizeof(rnd); i++)
 			rnd[i] = (unsigned char)(t >> (8 * i));
 	}
@@ -1525,28 +1503,24 @@ static int conninfo_password(const pg_store *s, const char *conninfo, char **out
 			*out = xstrdup(s, o->val);
 			if (!*out)
 				rc = fail(FLAGHOOK_ENOMEM, "postgresql: open: out of memory");
-			wipe(o->val, strlen(o->val));
+			flaghook__wipe(o->val, strlen(o->val));
 		}
 	}
 	PQconninfoFree(opts);
 	return rc;
 }
 
+/* The options' size at each version (util/version.h). */
+static const size_t options_sizes[] = { 0, sizeof(flaghook_pg_options) };
+
 int flaghook_pg_options_init(flaghook_pg_options *opts, unsigned int version)
 {
-	if (!opts)
-		return fail(FLAGHOOK_EINVAL, "pg options is NULL");
-	if (version == 0 || version > FLAGHOOK_PG_OPTIONS_VERSION)
-		return fail(FLAGHOOK_EVERSION, "pg options version is not supported");
-	memset(opts, 0, sizeof(*opts));
-	opts->version = version;
-	return 0;
+	return flaghook__struct_init(opts, version, options_sizes, FH_COUNT(options_sizes),
+	                             "postgresql: flaghook_pg_options");
 }
 
 static int check_options(const flaghook_pg_options *o)
 {
-	if (o->version == 0 || o->version > FLAGHOOK_PG_OPTIONS_VERSION)
-		return fail(FLAGHOOK_EVERSION, "postgresql: open: options version is not supported");
 	if (!o->conninfo)
 		return fail(FLAGHOOK_EINVAL, "postgresql: open: no conninfo");
 	if (o->schema && (!o->schema[0] || strlen(o->schema) > NAME_MAX_BYTES))
@@ -1571,13 +1545,20 @@ static int check_options(const flaghook_pg_options *o)
 	return 0;
 }
 
-int flaghook_pg_open(flaghook_storage *out, const flaghook_pg_options *o)
+int flaghook_pg_open(flaghook_storage *out, const flaghook_pg_options *caller_opts)
 {
-	if (!out || !o)
+	if (!out || !caller_opts)
 		return fail(FLAGHOOK_EINVAL, "postgresql: open: NULL storage or options");
 	if (out->version == 0 || out->version > FLAGHOOK_STORAGE_VERSION)
 		return fail(FLAGHOOK_EVERSION, "postgresql: open: storage version is not supported");
-	int rc = check_options(o);
+	/* The caller's options at its version, widened to ours. */
+	flaghook_pg_options copy;
+	int rc = flaghook__struct_read(&copy, caller_opts, options_sizes, FH_COUNT(options_sizes),
+	                               "postgresql: flaghook_pg_options");
+	if (rc)
+		return rc;
+	const flaghook_pg_options *o = &copy;
+	rc = check_options(o);
 	if (rc)
 		return rc;
 

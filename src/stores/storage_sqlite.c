@@ -31,16 +31,24 @@
  * SPDX-License-Identifier: MIT
  */
 #include "flaghook_sqlite.h"
+#include "util/clock.h"
+#include "util/fail.h"
+#include "util/version.h"
+#ifdef FLAGHOOK_TESTHOOKS
 #include "sqlite_testhooks.h"
+#endif
 
 #include <sqlite3.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define DEFAULT_BUSY_TIMEOUT_MS 5000
@@ -51,6 +59,7 @@
 #define ERROR_TEXT_MAX          1024   /* an attempt's error detail, bytes */
 #define CLAIM_PAGE              64     /* candidates read per query in claim */
 #define READERS_IDLE_MAX        4      /* idle read connections kept open */
+#define DEFAULT_FILE_MODE       0600   /* bodies and replies: the owner's alone */
 
 /* flaghook_query filters, as bits selecting one cached statement. */
 #define Q_STATE    1
@@ -156,6 +165,7 @@ typedef struct store {
 	char *path;
 	int64_t token;                  /* this instance's holder value */
 	int synchronous;
+	mode_t file_mode;               /* a new database file's permissions */
 	int busy_timeout_ms;
 	int64_t prune_after_us;         /* <0: never */
 	int64_t attempt_log_max;
@@ -205,13 +215,6 @@ static void mem_free(const store *s, void *p)
 		free(p);
 }
 
-static int64_t now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* A token no other instance will plausibly have: the holder value. */
 static int64_t make_token(const void *salt)
 {
@@ -227,25 +230,12 @@ static int64_t make_token(const void *salt)
 	return (int64_t)(x >> 1); /* positive, for readability in the sqlite3 shell */
 }
 
-static int64_t add_sat(int64_t a, int64_t b)
-{
-	if (b > 0 && a > INT64_MAX - b)
-		return INT64_MAX;
-	if (b < 0 && a < INT64_MIN - b)
-		return INT64_MIN;
-	return a + b;
-}
-
-static int check_version(unsigned int v, unsigned int current, const char *what)
-{
-	if (v == 0 || v > current) {
-		char msg[128];
-		snprintf(msg, sizeof(msg), "sqlite: %s version %u is not supported (1..%u)", what, v,
-		         current);
-		return flaghook_error_set(FLAGHOOK_EVERSION, msg);
-	}
-	return 0;
-}
+/* The options' size at each version (util/version.h). */
+static const size_t options_sizes[] = {
+	0,
+	FH_SIZE_BEFORE(flaghook_sqlite_options, file_mode), /* 1 */
+	sizeof(flaghook_sqlite_options),                     /* 2: file_mode */
+};
 
 static int einval(const char *what)
 {
@@ -302,7 +292,7 @@ static int query_mask(const flaghook_query *q, int *mask)
 	*mask = 0;
 	if (!q)
 		return 0;
-	int rc = check_version(q->version, FLAGHOOK_QUERY_VERSION, "flaghook_query");
+	int rc = flaghook__check_version(q->version, FLAGHOOK_QUERY_VERSION, "sqlite: flaghook_query");
 	if (rc)
 		return rc;
 	if (!query_state_ok(q->state))
@@ -340,6 +330,25 @@ static void where_clause(char *buf, size_t size, int mask, const char *time_col,
 
 /* ------------------------------------------------------------------ */
 /* Connections                                                         */
+
+/* A new outbox file is created here, with the store's mode (0600 unless
+ * the caller chose), before SQLite sees it: SQLite would create it 0644
+ * less the umask, and it makes the -wal and -shm files with the mode of
+ * the database file, so those follow.  An existing file keeps its mode. */
+static int create_file(const store *s)
+{
+	int fd = open(s->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, s->file_mode);
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	if (errno == EEXIST)
+		return 0;
+	char msg[160];
+	snprintf(msg, sizeof(msg), "sqlite: cannot create the database file: %s (does its directory "
+	         "exist, and may this process write there?)", strerror(errno));
+	return flaghook_error_set(FLAGHOOK_ESTORAGE, msg);
+}
 
 static int open_connection(const store *s, int create, sqlite3 **out)
 {
@@ -579,7 +588,7 @@ static int apply_requeue(store *s, request *r)
 
 static int apply_prune(store *s, request *r)
 {
-	int64_t before = add_sat(r->now_us, -s->prune_after_us);
+	int64_t before = flaghook__sat_add(r->now_us, -s->prune_after_us);
 	sqlite3_bind_int64(s->prune_attempts, 1, before);
 	int rc = run(s->prune_attempts);
 	if (rc == SQLITE_DONE) {
@@ -598,10 +607,13 @@ static int apply(store *s, request *r)
 	case REQ_UNHOLD: return apply_unhold(s, r);
 	case REQ_REQUEUE: return apply_requeue(s, r);
 	case REQ_PRUNE: return apply_prune(s, r);
-	default: {
+#ifdef FLAGHOOK_TESTHOOKS
+	case REQ_EXEC: {
 		int rc = sqlite3_exec(s->db, r->sql, NULL, NULL, NULL);
 		return rc == SQLITE_OK ? 0 : req_fail(r, rc, "exec");
 	}
+#endif
+	default: return req_fail(r, SQLITE_MISUSE, "unknown request");
 	}
 }
 
@@ -697,7 +709,7 @@ static int submit(store *s, request *r)
 		request *batch = s->q_head;
 		s->q_head = s->q_tail = NULL;
 		s->committing = 1;
-		int64_t now = now_us();
+		int64_t now = flaghook__now_us();
 		request prune = { 0 };
 		for (request *q = batch; q; q = q->next) {
 			if (q->prune && s->last_prune_us <= now - PRUNE_INTERVAL_US) {
@@ -739,7 +751,7 @@ static int prune_wanted(store *s)
 	if (s->prune_after_us < 0)
 		return 0;
 	pthread_mutex_lock(&s->q_lock);
-	int due = s->last_prune_us <= now_us() - PRUNE_INTERVAL_US;
+	int due = s->last_prune_us <= flaghook__now_us() - PRUNE_INTERVAL_US;
 	pthread_mutex_unlock(&s->q_lock);
 	return due;
 }
@@ -755,7 +767,7 @@ static int sq_put(flaghook_delivery *d, size_t n, void *ud)
 	if (!d)
 		return einval("put: deliveries is NULL");
 	for (size_t i = 0; i < n; i++) {
-		int rc = check_version(d[i].version, FLAGHOOK_DELIVERY_VERSION, "flaghook_delivery");
+		int rc = flaghook__check_version(d[i].version, FLAGHOOK_DELIVERY_VERSION, "sqlite: flaghook_delivery");
 		if (rc)
 			return rc;
 		if (!d[i].event_id)
@@ -763,7 +775,7 @@ static int sq_put(flaghook_delivery *d, size_t n, void *ud)
 		if (!d[i].body && d[i].body_len)
 			return einval("put: body is NULL");
 	}
-	request r = { .kind = REQ_PUT, .put = d, .count = n, .now_us = now_us() };
+	request r = { .kind = REQ_PUT, .put = d, .count = n, .now_us = flaghook__now_us() };
 	int rc = submit(s, &r);
 	for (size_t i = 0; i < n; i++) {
 		if (rc)
@@ -839,7 +851,7 @@ static int sq_claim(int64_t now, int64_t horizon_us, size_t max,
 	/* A page at a time: LIMIT keeps SQLite's sort to the top rows however
 	 * large the backlog, and take() may leave rows, so more may follow. */
 	while (!stop && t.count < max) {
-		sqlite3_bind_int64(st, 1, add_sat(now, horizon_us));
+		sqlite3_bind_int64(st, 1, flaghook__sat_add(now, horizon_us));
 		sqlite3_bind_int64(st, 2, after);
 		sqlite3_bind_int64(st, 3, s->token);
 		sqlite3_bind_int(st, 4, CLAIM_PAGE);
@@ -885,7 +897,7 @@ static int sq_claim(int64_t now, int64_t horizon_us, size_t max,
 	rd = NULL;
 	if (t.count || want_prune) {
 		request r = { .kind = REQ_HOLD, .ids = t.ids, .count = t.count,
-		              .prune = want_prune, .now_us = now_us() };
+		              .prune = want_prune, .now_us = flaghook__now_us() };
 		rc = submit(s, &r);
 	}
 out:
@@ -901,14 +913,14 @@ static int sq_record(const flaghook_delivery *d, const flaghook_attempt *a, void
 	store *s = ud;
 	if (!d || !a)
 		return einval(!d ? "record: delivery is NULL" : "record: attempt is NULL");
-	int rc = check_version(d->version, FLAGHOOK_DELIVERY_VERSION, "flaghook_delivery");
+	int rc = flaghook__check_version(d->version, FLAGHOOK_DELIVERY_VERSION, "sqlite: flaghook_delivery");
 	if (!rc)
-		rc = check_version(a->version, FLAGHOOK_ATTEMPT_VERSION, "flaghook_attempt");
+		rc = flaghook__check_version(a->version, FLAGHOOK_ATTEMPT_VERSION, "sqlite: flaghook_attempt");
 	if (rc)
 		return rc;
 	if (a->outcome < FLAGHOOK_OUTCOME_DELIVERED || a->outcome > FLAGHOOK_OUTCOME_RELEASED)
 		return einval("record: outcome is not a FLAGHOOK_OUTCOME_*");
-	request r = { .kind = REQ_RECORD, .delivery = d, .attempt = a, .now_us = now_us(),
+	request r = { .kind = REQ_RECORD, .delivery = d, .attempt = a, .now_us = flaghook__now_us(),
 	              .prune = prune_wanted(s) };
 	return submit(s, &r);
 }
@@ -920,7 +932,7 @@ static int sq_requeue(const flaghook_query *q, uint64_t *count, void *ud)
 	int rc = query_mask(q, &mask);
 	if (rc)
 		return rc;
-	request r = { .kind = REQ_REQUEUE, .query = q, .now_us = now_us() };
+	request r = { .kind = REQ_REQUEUE, .query = q, .now_us = flaghook__now_us() };
 	rc = submit(s, &r);
 	if (count)
 		*count = rc ? 0 : r.changed;
@@ -1066,7 +1078,7 @@ static int sq_release(const uint64_t *ids, size_t n, void *ud)
 		return einval("release: ids is NULL");
 	if (!n)
 		return 0;
-	request r = { .kind = REQ_UNHOLD, .ids = ids, .count = n, .now_us = now_us() };
+	request r = { .kind = REQ_UNHOLD, .ids = ids, .count = n, .now_us = flaghook__now_us() };
 	return submit(s, &r);
 }
 
@@ -1167,7 +1179,9 @@ fail:
 
 static int setup_writer(store *s)
 {
-	int rc = open_connection(s, 1, &s->db);
+	int rc = create_file(s);
+	if (!rc)
+		rc = open_connection(s, 1, &s->db);
 	if (rc)
 		return rc;
 	/* Refuse a newer schema before changing anything in the file. */
@@ -1258,26 +1272,25 @@ static int setup_writer(store *s)
 FLAGHOOK_EXTERN int flaghook_sqlite_options_init(flaghook_sqlite_options *opts,
                                                  unsigned int version)
 {
-	if (!opts)
-		return einval("flaghook_sqlite_options is NULL");
-	int rc = check_version(version, FLAGHOOK_SQLITE_OPTIONS_VERSION, "flaghook_sqlite_options");
-	if (rc)
-		return rc;
-	memset(opts, 0, sizeof(*opts));
-	opts->version = version;
-	return 0;
+	return flaghook__struct_init(opts, version, options_sizes, FH_COUNT(options_sizes),
+	                             "sqlite: flaghook_sqlite_options");
 }
 
 FLAGHOOK_EXTERN int flaghook_sqlite_open(flaghook_storage *out,
-                                         const flaghook_sqlite_options *opts)
+                                         const flaghook_sqlite_options *caller_opts)
 {
-	if (!out || !opts)
+	if (!out || !caller_opts)
 		return einval(!out ? "flaghook_sqlite_open: out is NULL"
 		                   : "flaghook_sqlite_open: options are NULL");
-	int rc = check_version(opts->version, FLAGHOOK_SQLITE_OPTIONS_VERSION,
-	                       "flaghook_sqlite_options");
+	/* The caller's options at its version, widened to ours. */
+	flaghook_sqlite_options copy;
+	int rc = flaghook__struct_read(&copy, caller_opts, options_sizes, FH_COUNT(options_sizes),
+	                               "sqlite: flaghook_sqlite_options");
 	if (rc)
 		return rc;
+	const flaghook_sqlite_options *opts = &copy;
+	if (opts->file_mode & ~0777)
+		return einval("options.file_mode has bits beyond 0777");
 	if (!opts->path || !opts->path[0])
 		return einval("options.path is not set");
 	if (opts->synchronous != FLAGHOOK_SQLITE_SYNC_FULL &&
@@ -1297,6 +1310,7 @@ FLAGHOOK_EXTERN int flaghook_sqlite_open(flaghook_storage *out,
 	memset(s, 0, sizeof(*s));
 	s->alloc = alloc;
 	s->synchronous = opts->synchronous;
+	s->file_mode = opts->file_mode ? (mode_t)opts->file_mode : DEFAULT_FILE_MODE;
 	s->busy_timeout_ms = opts->busy_timeout_ms == 0 ? DEFAULT_BUSY_TIMEOUT_MS
 	                     : opts->busy_timeout_ms > INT_MAX ? INT_MAX : (int)opts->busy_timeout_ms;
 	int64_t prune_ms = opts->prune_after_ms == 0 ? DEFAULT_PRUNE_AFTER_MS : opts->prune_after_ms;
@@ -1344,7 +1358,10 @@ fail:
 }
 
 /* ------------------------------------------------------------------ */
-/* Test hooks (hidden)                                                 */
+/* Test hooks: compiled only into the tests' own copy of the store      */
+/* (-DFLAGHOOK_TESTHOOKS); no installed library has them.               */
+
+#ifdef FLAGHOOK_TESTHOOKS
 
 uint64_t flaghook__sqlite_commits(void *user_data)
 {
@@ -1366,6 +1383,7 @@ uint64_t flaghook__sqlite_batches(void *user_data)
 
 int flaghook__sqlite_exec(void *user_data, const char *sql)
 {
-	request r = { .kind = REQ_EXEC, .sql = sql, .now_us = now_us() };
+	request r = { .kind = REQ_EXEC, .sql = sql, .now_us = flaghook__now_us() };
 	return submit(user_data, &r);
 }
+#endif /* FLAGHOOK_TESTHOOKS */

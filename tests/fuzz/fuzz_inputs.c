@@ -3,7 +3,9 @@
  * come from outside: signature headers and hex signatures (receivers feed
  * them from the network), Retry-After values (senders get them from
  * receivers), and strings and trees of values in events (hosts pass user
- * text).  The first byte picks the part; the rest is its input.
+ * text), including counts that lie about their arrays in ways that would
+ * wrap the library's arithmetic.  The first byte picks the part; the rest
+ * is its input.
  *
  * Built with libFuzzer by `make fuzz`; tests/fuzz/replay.c runs the corpus
  * under `make check` with any compiler.
@@ -136,7 +138,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	uint8_t which = data[0];
 	data++, size--;
-	switch (which % 4) {
+	switch (which % 5) {
 	case 0: { /* Standard Webhooks: id NUL timestamp NUL header NUL body */
 		const char *secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 		char *s = cstr(data, size);
@@ -148,9 +150,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (off > size)
 			off = size;
+		/* The tolerance from the input too: 0, negative, INT64_MAX. */
+		static const int64_t tolerances[] = { 300, 0, -1, INT64_MAX };
+		int64_t tol = tolerances[which / 5 % 4];
 		int rc = flaghook_standard_verify(&secret, 1, part[0], part[1], part[2], data + off,
-		                                  size - off, 1614265330, 300);
-		if (rc != 0 && rc != FLAGHOOK_EVERIFY)
+		                                  size - off, 1614265330, tol);
+		if (rc != 0 && rc != FLAGHOOK_EVERIFY && !(tol < 0 && rc == FLAGHOOK_EINVAL))
 			abort();
 		free(s);
 		break;
@@ -184,6 +189,49 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		flaghook_buf_free(&out);
 		while (nowned)
 			free(owned[--nowned]);
+		break;
+	}
+	case 4: { /* a hostile count: larger than any array could be */
+		reader r = { data, size, 0 };
+		uint64_t x = 0;
+		for (int i = 0; i < 8; i++)
+			x = x << 8 | next(&r);
+		size_t count = (size_t)FLAGHOOK_MAX_ITEMS + 1 + (size_t)(x % (SIZE_MAX - FLAGHOOK_MAX_ITEMS));
+		flaghook_value one = { .type = FLAGHOOK_VALUE_NULL };
+		flaghook_member member = { "k", one };
+		flaghook_member arr = { "a", { .type = FLAGHOOK_VALUE_ARRAY, .items = &one, .count = count } };
+		flaghook_member obj = { "o", { .type = FLAGHOOK_VALUE_OBJECT, .members = &member, .count = count } };
+		flaghook_mv_value mv = { .option_value = one,
+		                         .percentage_allocation = { .type = FLAGHOOK_VALUE_INT, .integer = 100 } };
+		flaghook_published_state ps = { .enabled = 1, .value = one, .mv_values = &mv, .mv_count = 1 };
+		flaghook_audit_log audit = { .log = "l", .project = { 1, "p", 1 }, .extra = &member, .extra_count = 1 };
+		flaghook_version_published vp = { .feature_id = 1, .feature_name = "f", .states = &ps,
+		                                  .state_count = 1, .uuid = "u" };
+		flaghook_event ev = FLAGHOOK_EVENT_INIT;
+		ev.type = FLAGHOOK_EVENT_AUDIT_LOG_CREATED;
+		ev.audit = &audit;
+		switch (next(&r) % 5) {
+		case 0: audit.extra_count = count; break;
+		case 1: audit.extra = &arr; break;
+		case 2: audit.extra = &obj; break;
+		case 3: ps.mv_count = count; /* fall through */
+		case 4:
+			if (!ps.mv_count || ps.mv_count == 1)
+				vp.state_count = count;
+			ev.type = FLAGHOOK_EVENT_NEW_VERSION_PUBLISHED;
+			ev.environment_id = 1;
+			ev.audit = NULL;
+			ev.published = &vp;
+			break;
+		}
+		flaghook_render_options o = FLAGHOOK_RENDER_OPTIONS_INIT;
+		o.max_body_bytes = next(&r) & 1 ? 0 : (size_t)next(&r) << 8;
+		flaghook_buf out = FLAGHOOK_BUF_INIT;
+		int rc = flaghook_render(&out, &ev, &o);
+		if (rc != FLAGHOOK_EEVENT && rc != FLAGHOOK_ETOOBIG)
+			abort();
+		if (out.ptr)
+			abort();
 		break;
 	}
 	}

@@ -1,0 +1,26 @@
+/* Webhook URLs: the one place a URL is judged acceptable. */
+#ifndef FLAGHOOK_URL_H
+#define FLAGHOOK_URL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define FH_URL_MAX 2048
+
+typedef struct fh_url {
+	bool https;
+	char host[256];             /* as libcurl normalises it; IPv6 in brackets */
+	int port;                   /* the explicit or the scheme's default port */
+	bool has_userinfo;          /* credentials in the URL: wipe every copy */
+} fh_url;
+
+/*
+ * Parses `url` the way libcurl will when it sends (curl_url), and accepts
+ * only what it can send: http or https, a host, a port 1..65535, no
+ * control character or space anywhere, userinfo included once decoded.
+ * FLAGHOOK_EURL with a detail that names the part, never the URL (it may
+ * carry credentials).  `out` may be NULL.
+ */
+int flaghook__url_parse(const char *url, fh_url *out);
+
+#endif

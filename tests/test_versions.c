@@ -1,0 +1,194 @@
+/*
+ * Versioned structs (review defect 2).  A program built against an older
+ * header hands the library the older, shorter layout of a struct: every
+ * *_init() must write only that much, and every function that reads the
+ * struct must read only that much.  Each case lays a struct of its old
+ * size in a buffer with a guard after it.
+ *
+ * The sizes of old versions come from frozen copies of their layouts
+ * below: when a struct grows, freeze its previous layout here.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "flaghook.h"
+#include "flaghook_pg.h"
+#include "flaghook_sqlite.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define GUARD 64
+#define FILL 0xA5
+
+/* ---- frozen layouts of earlier versions ---- */
+
+/* flaghook_sqlite_options, version 1 (before file_mode). */
+typedef struct sqlite_options_v1 {
+	unsigned int version;
+	const char *path;
+	int32_t synchronous;
+	int64_t busy_timeout_ms;
+	int64_t prune_after_ms;
+	int32_t attempt_log_max;
+	size_t response_max;
+	const flaghook_allocator *allocator;
+} sqlite_options_v1;
+
+/* ---- every *_init() at every version it knows ---- */
+
+typedef struct init_case {
+	const char *name;
+	int (*init)(void *p, unsigned int version);
+	unsigned int current;
+	size_t sizes[4];            /* sizes[v]: the struct at version v */
+} init_case;
+
+#define INIT(fn) ((int (*)(void *, unsigned int))(fn))
+
+static const init_case cases[] = {
+	{ "allocator", INIT(flaghook_allocator_init), FLAGHOOK_ALLOCATOR_VERSION,
+	  { 0, sizeof(flaghook_allocator) } },
+	{ "event", INIT(flaghook_event_init), FLAGHOOK_EVENT_VERSION, { 0, sizeof(flaghook_event) } },
+	{ "render options", INIT(flaghook_render_options_init), FLAGHOOK_RENDER_OPTIONS_VERSION,
+	  { 0, sizeof(flaghook_render_options) } },
+	{ "transport", INIT(flaghook_transport_init), FLAGHOOK_TRANSPORT_VERSION,
+	  { 0, sizeof(flaghook_transport) } },
+	{ "executor", INIT(flaghook_executor_init), FLAGHOOK_EXECUTOR_VERSION,
+	  { 0, sizeof(flaghook_executor) } },
+	{ "query", INIT(flaghook_query_init), FLAGHOOK_QUERY_VERSION, { 0, sizeof(flaghook_query) } },
+	{ "storage", INIT(flaghook_storage_init), FLAGHOOK_STORAGE_VERSION, { 0, sizeof(flaghook_storage) } },
+	{ "retry policy", INIT(flaghook_retry_policy_init), FLAGHOOK_RETRY_POLICY_VERSION,
+	  { 0, sizeof(flaghook_retry_policy) } },
+	{ "client options", INIT(flaghook_client_options_init), FLAGHOOK_CLIENT_OPTIONS_VERSION,
+	  { 0, sizeof(flaghook_client_options) } },
+	{ "endpoint options", INIT(flaghook_endpoint_options_init), FLAGHOOK_ENDPOINT_OPTIONS_VERSION,
+	  { 0, sizeof(flaghook_endpoint_options) } },
+	{ "pg options", INIT(flaghook_pg_options_init), FLAGHOOK_PG_OPTIONS_VERSION,
+	  { 0, sizeof(flaghook_pg_options) } },
+	{ "sqlite options", INIT(flaghook_sqlite_options_init), FLAGHOOK_SQLITE_OPTIONS_VERSION,
+	  { 0, sizeof(sqlite_options_v1), sizeof(flaghook_sqlite_options) } },
+};
+
+static void test_init_writes_only_its_version(void **state)
+{
+	(void)state;
+	int checked_older = 0;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const init_case *c = &cases[i];
+		if (c->sizes[c->current] == 0)
+			fail_msg("%s: no size for its current version %u: freeze the old layout", c->name, c->current);
+		for (unsigned v = 1; v <= c->current; v++) {
+			size_t size = c->sizes[v];
+			unsigned char *buf = malloc(size + GUARD);
+			memset(buf, FILL, size + GUARD);
+			if (c->init(buf, v) != 0)
+				fail_msg("%s: init at version %u failed: %s", c->name, v, flaghook_last_error());
+			unsigned int got;
+			memcpy(&got, buf, sizeof(got));
+			assert_int_equal(got, v);
+			/* Every byte of the struct is set (0 or a default such as
+			 * FLAGHOOK_STATE_ANY), none left as it was. */
+			for (size_t k = sizeof(unsigned int); k < size; k++)
+				if (buf[k] == FILL)
+					fail_msg("%s v%u: byte %zu of %zu not initialised", c->name, v, k, size);
+			for (size_t k = size; k < size + GUARD; k++)
+				if (buf[k] != FILL)
+					fail_msg("%s v%u: init wrote byte %zu, past the struct's %zu bytes", c->name, v, k,
+					         size);
+			checked_older += v < c->current;
+			free(buf);
+		}
+		/* A version from a newer header, or 0, touches nothing. */
+		unsigned char probe[GUARD];
+		memset(probe, FILL, sizeof(probe));
+		assert_int_equal(c->init(probe, c->current + 1), FLAGHOOK_EVERSION);
+		assert_int_equal(c->init(probe, 0), FLAGHOOK_EVERSION);
+		for (size_t k = 0; k < sizeof(probe); k++)
+			assert_int_equal(probe[k], FILL);
+		assert_int_equal(c->init(NULL, 1), FLAGHOOK_EINVAL);
+	}
+	/* At least one struct has grown, so the guard above is really tested. */
+	assert_true(checked_older >= 1);
+}
+
+/* The read side: a version-1 sqlite options struct followed by bytes that
+ * are not a valid file_mode must open with the default mode, never read
+ * the guard as its file_mode. */
+static void test_open_reads_only_its_version(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/flaghook-versions-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char path[96];
+	snprintf(path, sizeof(path), "%s/outbox.db", dir);
+	unsigned char *buf = malloc(sizeof(sqlite_options_v1) + GUARD);
+	memset(buf, 0xFF, sizeof(sqlite_options_v1) + GUARD);
+	assert_int_equal(flaghook_sqlite_options_init((flaghook_sqlite_options *)(void *)buf, 1), 0);
+	sqlite_options_v1 *v1 = (sqlite_options_v1 *)(void *)buf;
+	v1->path = path;
+	v1->synchronous = FLAGHOOK_SQLITE_SYNC_NORMAL;
+	flaghook_storage st = FLAGHOOK_STORAGE_INIT;
+	mode_t old = umask(022);
+	int rc = flaghook_sqlite_open(&st, (const flaghook_sqlite_options *)(const void *)buf);
+	umask(old);
+	if (rc)
+		fail_msg("open with version-1 options: %s", flaghook_last_error());
+	struct stat sb;
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	flaghook_storage_close(&st);
+	free(buf);
+	static const char *const suffixes[] = { "", "-wal", "-shm" };
+	for (int i = 0; i < 3; i++) {
+		char p[128];
+		snprintf(p, sizeof(p), "%s%s", path, suffixes[i]);
+		unlink(p);
+	}
+	rmdir(dir);
+}
+
+/* Every reader checks the version it is handed. */
+static void test_readers_check_versions(void **state)
+{
+	(void)state;
+	flaghook_client_options o = FLAGHOOK_CLIENT_OPTIONS_INIT;
+	flaghook_client *c = NULL;
+	o.version = FLAGHOOK_CLIENT_OPTIONS_VERSION + 1;
+	assert_int_equal(flaghook_client_new(&c, &o), FLAGHOOK_EVERSION);
+	assert_null(c);
+	o.version = FLAGHOOK_CLIENT_OPTIONS_VERSION;
+	flaghook_transport t = FLAGHOOK_TRANSPORT_INIT;
+	t.version = 0;
+	o.transport = &t;
+	assert_int_equal(flaghook_client_new(&c, &o), FLAGHOOK_EVERSION);
+	assert_non_null(strstr(flaghook_last_error(), "transport version 0"));
+	o.transport = NULL;
+	assert_int_equal(flaghook_client_new(&c, &o), 0);
+	flaghook_endpoint_options e = FLAGHOOK_ENDPOINT_OPTIONS_INIT;
+	e.version = 77;
+	e.url = "http://127.0.0.1:9/";
+	assert_int_equal(flaghook_endpoint_add(c, NULL, &e), FLAGHOOK_EVERSION);
+	flaghook_client_free(c);
+	flaghook_sqlite_options so = FLAGHOOK_SQLITE_OPTIONS_INIT;
+	so.version = FLAGHOOK_SQLITE_OPTIONS_VERSION + 1;
+	so.path = "/nonexistent/x.db";
+	flaghook_storage st = FLAGHOOK_STORAGE_INIT;
+	assert_int_equal(flaghook_sqlite_open(&st, &so), FLAGHOOK_EVERSION);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_init_writes_only_its_version),
+		cmocka_unit_test(test_open_reads_only_its_version),
+		cmocka_unit_test(test_readers_check_versions),
+	};
+	return cmocka_run_group_tests_name("versions", tests, NULL, NULL);
+}
