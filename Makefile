@@ -37,11 +37,15 @@ WARN        := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prot
 FH_CFLAGS   := -std=c99 -D_GNU_SOURCE $(WARN) -Iinclude -pthread $(SAN_FLAGS) $(CFLAGS)
 # Release builds drop the library's internal asserts (the JSON writer checks
 # key order with one); the sanitizer builds, which CI runs, keep them.
-LIB_CFLAGS  := $(FH_CFLAGS) -fPIC -fvisibility=hidden $(if $(SANITIZE),,-DNDEBUG)
-LIB_LIBS    := -lcurl -lmbedcrypto -pthread
+LIB_CFLAGS  := $(FH_CFLAGS) -Isrc -fPIC -fvisibility=hidden $(if $(SANITIZE),,-DNDEBUG)
+LIB_LIBS    := -lcurl -lmbedx509 -lmbedcrypto -pthread
 FH_LDFLAGS  := $(SAN_FLAGS) $(LDFLAGS)
 
-LIB_SRCS    := $(sort $(wildcard src/*.c src/util/*.c))
+# The library's layers, one folder each (src/README.md): util, payload,
+# net, io, client, engine, plugins.  The command and the store libraries
+# are built on their own.
+LIB_DIRS    := util payload net io client engine plugins
+LIB_SRCS    := $(sort $(foreach d,$(LIB_DIRS),$(wildcard src/$(d)/*.c)))
 LIB_OBJS    := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
 # src/util: helpers the core, the stores, the command and the tests share
 # (allocator wrappers, clocks, versioned structs, error formatting).  In
@@ -89,7 +93,7 @@ deps:
 	fi
 
 # ---- the library ----------------------------------------------------------
-LIB_HDRS    := $(wildcard src/*.h src/util/*.h) include/flaghook.h
+LIB_HDRS    := $(wildcard src/*.h $(LIB_DIRS:%=src/%/*.h)) include/flaghook.h
 $(BUILD)/obj/%.o: src/%.c $(LIB_HDRS) | $(BUILD)/obj
 	@mkdir -p $(@D)
 	$(CC) $(LIB_CFLAGS) -c $< -o $@
@@ -161,7 +165,11 @@ $(BUILD)/examples/receiver: examples/receiver.c $(STATIC) include/flaghook.h | $
 $(BUILD)/examples/outbox_server: examples/outbox_server.c $(STATIC) $(BUILD)/libflaghook-sqlite.a $(STORE_HDRS) | $(BUILD)/examples
 	$(CC) $(EX_FLAGS) $< -o $@ $(BUILD)/libflaghook-sqlite.a $(STATIC) $(SQLITE_LIBS) $(LIB_LIBS)
 
-examples: $(BUILD)/examples/flag_server $(BUILD)/examples/receiver $(BUILD)/examples/outbox_server
+$(BUILD)/examples/poll_loop: examples/poll_loop.c $(STATIC) include/flaghook.h | $(BUILD)/examples
+	$(CC) $(EX_FLAGS) $< -o $@ $(STATIC) $(LIB_LIBS)
+
+examples: $(BUILD)/examples/flag_server $(BUILD)/examples/receiver $(BUILD)/examples/outbox_server \
+          $(BUILD)/examples/poll_loop
 
 demo: deps
 	@$(MAKE) --no-print-directory all examples
@@ -169,10 +177,10 @@ demo: deps
 
 # ---- tests ------------------------------------------------------------------------
 VECTORS     ?= $(firstword $(wildcard ../shared/vectors) tests/vectors)
-TEST_NAMES  := test_json test_sign test_render test_versions test_differential test_deliver test_async test_races test_alloc test_cli \
+TEST_NAMES  := test_json test_sign test_render test_versions test_guard test_differential test_deliver test_async test_races test_alloc test_cli \
                test_store_memory test_store_engine test_sqlite test_pg test_durable test_crash
 TEST_BINS   := $(TEST_NAMES:%=$(BUILD)/tests/%)
-TEST_SUPPORT := tests/support/httpd.c tests/support/vectors.c tests/support/sample_events.c tests/support/store_suite.c
+TEST_SUPPORT := tests/support/httpd.c tests/support/tick.c tests/support/vectors.c tests/support/sample_events.c tests/support/store_suite.c
 TEST_CFLAGS := $(FH_CFLAGS) -Isrc -Itests/support -Isrc/cmd $(PG_CFLAGS)
 # The tests link their own copy of the SQLite store, with its test hooks
 # compiled in (-DFLAGHOOK_TESTHOOKS); the installed one has none.
@@ -186,7 +194,7 @@ $(SQLITE_TEST_A): $(BUILD)/tests/storage_sqlite_testhooks.o
 	rm -f $@
 	$(AR) rcs $@ $^
 
-$(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT) $(wildcard tests/support/*.h) src/internal.h src/client.h src/policy.h src/cmd/sample.c src/cmd/sample.h $(STATIC) $(STORE_STATIC) $(SQLITE_TEST_A) $(STORE_HDRS) | $(BUILD)/tests
+$(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT) $(wildcard tests/support/*.h) $(LIB_HDRS) src/cmd/sample.c src/cmd/sample.h $(STATIC) $(STORE_STATIC) $(SQLITE_TEST_A) $(STORE_HDRS) | $(BUILD)/tests
 	$(CC) $(TEST_CFLAGS) $< $(TEST_SUPPORT) src/cmd/sample.c -o $@ $(FH_LDFLAGS) $(TEST_LIBS)
 
 header-test: | $(BUILD)/tests
@@ -220,7 +228,7 @@ symbols-test: $(SYM_LIBS) $(SYM_ARCHIVES)
 
 # The test server's own checks run first: the other tests stand on it.
 $(BUILD)/tests/httpd_selftest: tests/support/httpd_selftest.c tests/support/httpd.c tests/support/httpd.h | $(BUILD)/tests
-	$(CC) $(TEST_CFLAGS) tests/support/httpd_selftest.c tests/support/httpd.c -o $@ $(FH_LDFLAGS) -lmbedtls -lmbedx509 -lmbedcrypto
+	$(CC) $(TEST_CFLAGS) tests/support/httpd_selftest.c tests/support/httpd.c -o $@ $(FH_LDFLAGS) -lmbedtls -lmbedx509 -lmbedcrypto -lcurl
 
 # The fuzz target's corpus, replayed without libFuzzer on every check.
 $(BUILD)/tests/fuzz_replay: tests/fuzz/replay.c tests/fuzz/fuzz_inputs.c $(STATIC) | $(BUILD)/tests
@@ -230,7 +238,7 @@ check: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/tests/httpd_selftest $(TEST_BINS) $(BUILD)/tests/fuzz_replay \
 	    header-test symbols-test
 	@sh tests/man-check.sh
-	@sh tests/readme-check.sh $(BUILD) "$(CC) $(SAN_FLAGS)"
+	@sh tests/readme-check.sh $(BUILD) "$(CC) $(SAN_FLAGS)" "$(LIB_LIBS)"
 	@FLAGHOOK_VECTORS=$(VECTORS) FLAGHOOK_BUILD=$(BUILD) sh tests/run.sh $(BUILD)/tests/httpd_selftest $(TEST_BINS) \
 	    $(BUILD)/tests/fuzz_replay
 

@@ -8,7 +8,8 @@
 # X-Flagsmith-Signature.  Then the crash: examples/outbox_server stores
 # three flag changes in a SQLite outbox while no receiver listens, is killed
 # with SIGKILL, and a second run sends all three to a receiver started
-# afterwards.  Exits 0 on success.
+# afterwards.  Last, examples/poll_loop drives the library from its own
+# poll() loop (TICK mode: no library thread).  Exits 0 on success.
 #
 # The secret is random per run and handed to both programs in
 # FLAGHOOK_SECRET, never on a command line (where `ps` would show it), and
@@ -22,6 +23,7 @@ BUILD=${1:-build}
 RECEIVER=$BUILD/examples/receiver
 SERVER=$BUILD/examples/flag_server
 OUTBOX=$BUILD/examples/outbox_server
+LOOP=$BUILD/examples/poll_loop
 WAIT_S=5 # for the port, and for the receiver to finish
 
 fail() {
@@ -29,7 +31,7 @@ fail() {
 	exit 1
 }
 
-for bin in "$RECEIVER" "$SERVER" "$OUTBOX"; do
+for bin in "$RECEIVER" "$SERVER" "$OUTBOX" "$LOOP"; do
 	[ -x "$bin" ] || fail "$bin is missing (run: make all examples)"
 done
 
@@ -99,11 +101,11 @@ start_receiver 4 receiver
 
 # ---- the flag server: two events, two deliveries, first synchronously,
 # then through the asynchronous engine ----
-FLAGHOOK_SECRET=$SECRET "$SERVER" "http://127.0.0.1:$PORT/webhook" \
+FLAGHOOK_SECRET=$SECRET "$SERVER" --allow-private "http://127.0.0.1:$PORT/webhook" \
 	>"$TMP/server.out" 2>&1
 SERVER_RC=$?
 echo "---- the same with --async ----" >>"$TMP/server.out"
-FLAGHOOK_SECRET=$SECRET "$SERVER" --async "http://127.0.0.1:$PORT/webhook" \
+FLAGHOOK_SECRET=$SECRET "$SERVER" --async --allow-private "http://127.0.0.1:$PORT/webhook" \
 	>>"$TMP/server.out" 2>&1
 ASYNC_RC=$?
 [ "$SERVER_RC" -eq 0 ] && SERVER_RC=$ASYNC_RC
@@ -129,7 +131,7 @@ delivered=$(grep -c '^delivered to endpoint ' "$TMP/server.out")
 # ---- the crash: three flag changes stored while nobody listens, the
 # server killed with SIGKILL, and a second run delivers them ----
 DB=$TMP/outbox.db
-FLAGHOOK_SECRET=$SECRET "$OUTBOX" --db "$DB" --emit 3 --hold "http://127.0.0.1:1/webhook" \
+FLAGHOOK_SECRET=$SECRET "$OUTBOX" --db "$DB" --emit 3 --hold --allow-private "http://127.0.0.1:1/webhook" \
 	>"$TMP/outbox1.out" 2>&1 &
 OPID=$!
 tries=$((WAIT_S * 10))
@@ -143,7 +145,7 @@ kill -9 "$OPID"
 wait "$OPID" 2>/dev/null
 OPID=
 start_receiver 3 receiver2
-FLAGHOOK_SECRET=$SECRET "$OUTBOX" --db "$DB" "http://127.0.0.1:$PORT/webhook" >"$TMP/outbox2.out" 2>&1
+FLAGHOOK_SECRET=$SECRET "$OUTBOX" --db "$DB" --allow-private "http://127.0.0.1:$PORT/webhook" >"$TMP/outbox2.out" 2>&1
 OUTBOX_RC=$?
 wait_receiver
 
@@ -165,5 +167,19 @@ resumed=$(grep -c '^delivered event ' "$TMP/outbox2.out")
 [ "$OUTBOX_RC" -eq 0 ] || fail "outbox_server exited with status $OUTBOX_RC"
 [ "$RECEIVER_RC" -eq 0 ] || fail "the second receiver exited with status $RECEIVER_RC"
 
+# ---- the host's own loop: TICK mode, no library thread, one poll() ----
+start_receiver 3 receiver3
+FLAGHOOK_SECRET=$SECRET "$LOOP" --allow-private --events 3 "http://127.0.0.1:$PORT/webhook" >"$TMP/loop.out" 2>&1
+LOOP_RC=$?
+wait_receiver
+
+echo "==== poll_loop: the library driven by the host's poll() loop (exit status $LOOP_RC) ===="
+cat "$TMP/loop.out"
+echo
+verified=$(grep -c '^received .*, signature verified$' "$TMP/receiver3.out")
+[ -e "$TMP/timeout" ] && fail "the third receiver had not got 3 deliveries ${WAIT_S}s after poll_loop"
+[ "$verified" -eq 3 ] || fail "from poll_loop the receiver verified $verified signatures, expected 3"
+[ "$LOOP_RC" -eq 0 ] || fail "poll_loop exited with status $LOOP_RC"
+
 echo "demo: OK — 4 deliveries (2 synchronous, 2 asynchronous), then 3 webhooks stored before a SIGKILL"
-echo "      delivered by the next run; every signature verified"
+echo "      delivered by the next run, then 3 sent from a host's poll() loop; every signature verified"

@@ -1,7 +1,7 @@
 /*
  * flag_server — the smallest "flag server" that sends Flagsmith webhooks.
  *
- *   flag_server [--async] [--secret S] [--url] URL
+ *   flag_server [--async] [--allow-private] [--secret S] [--url] URL
  *
  * Registers URL twice, as the webhook of environment 1 and as the webhook
  * of organisation 1, then reports two changes the way Flagsmith would:
@@ -91,10 +91,12 @@ int main(int argc, char **argv)
 {
 	const char *url = NULL;
 	const char *secret = getenv("FLAGHOOK_SECRET");
-	int bad_args = 0, async = 0;
+	int bad_args = 0, async = 0, allow_private = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--async"))
 			async = 1;
+		else if (!strcmp(argv[i], "--allow-private"))
+			allow_private = 1;
 		else if (!strcmp(argv[i], "--secret") && i + 1 < argc)
 			secret = argv[++i];
 		else if (!strcmp(argv[i], "--url") && i + 1 < argc)
@@ -105,7 +107,7 @@ int main(int argc, char **argv)
 			bad_args = 1;
 	}
 	if (!url || bad_args) {
-		fputs("usage: flag_server [--async] [--secret S] [--url] URL\n"
+		fputs("usage: flag_server [--async] [--allow-private] [--secret S] [--url] URL\n"
 		      "  The secret may also be given in FLAGHOOK_SECRET.\n", stderr);
 		return 2;
 	}
@@ -123,6 +125,10 @@ int main(int argc, char **argv)
 	opts.mode = async ? FLAGHOOK_MODE_ASYNC : FLAGHOOK_MODE_SYNC;
 	opts.retry = &retry;
 	opts.on_result = on_result;
+	/* Webhook URLs come from the flag server's users: by default the
+	 * library refuses loopback and private addresses (SSRF).  A receiver
+	 * on this machine, as in the demo, must be allowed explicitly. */
+	opts.allow_private = allow_private;
 
 	flaghook_client *client = NULL;
 	if (check(flaghook_client_new(&client, &opts), "flaghook_client_new"))

@@ -82,12 +82,14 @@ int main(int argc, char **argv)
 {
 	const char *url = NULL, *db = NULL;
 	const char *secret = getenv("FLAGHOOK_SECRET");
-	int emit = 0, hold = 0, bad = 0;
+	int emit = 0, hold = 0, bad = 0, allow_private = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--db") && i + 1 < argc)
 			db = argv[++i];
 		else if (!strcmp(argv[i], "--emit") && i + 1 < argc)
 			emit = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--allow-private"))
+			allow_private = 1;
 		else if (!strcmp(argv[i], "--hold"))
 			hold = 1;
 		else if (!strcmp(argv[i], "--secret") && i + 1 < argc)
@@ -98,7 +100,7 @@ int main(int argc, char **argv)
 			bad = 1;
 	}
 	if (!url || !db || bad || emit < 0) {
-		fputs("usage: outbox_server --db PATH [--emit N] [--hold] [--secret S] URL\n", stderr);
+		fputs("usage: outbox_server --db PATH [--emit N] [--hold] [--allow-private] [--secret S] URL\n", stderr);
 		return 2;
 	}
 
@@ -125,6 +127,7 @@ int main(int argc, char **argv)
 	opts.on_result = on_result;
 	opts.on_attempt = on_attempt;
 	opts.shutdown_timeout_ms = 500;
+	opts.allow_private = allow_private; /* a receiver on this machine (the demo's) */
 	flaghook_client *client = NULL;
 	if (check(flaghook_client_new(&client, &opts), "flaghook_client_new")) {
 		flaghook_storage_close(&store);

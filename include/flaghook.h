@@ -78,6 +78,9 @@ FLAGHOOK_EXTERN uint32_t flaghook_version_number(void);
 #define FLAGHOOK_ETIMEOUT  -17  /* a wait ran out of time */
 #define FLAGHOOK_ESYSTEM   -18  /* the operating system refused (e.g. no randomness) */
 #define FLAGHOOK_ENOTSUP   -19  /* the plug-in does not offer this */
+#define FLAGHOOK_EREFUSED  -20  /* the address is one the client may not connect to
+                                   (loopback, private, link-local, ...: see
+                                   flaghook_url_check) */
 /* FLAGHOOK_EFULL, FLAGHOOK_ESTATE and FLAGHOOK_ETIMEOUT come from the
  * asynchronous engine (ESTATE also from a shared store's record). */
 
@@ -422,6 +425,8 @@ FLAGHOOK_EXTERN FLAGHOOK_WARN_UNUSED int flaghook_standard_verify(
 #define FLAGHOOK_ERRCLASS_RECV     6  /* reset or closed before a full reply */
 #define FLAGHOOK_ERRCLASS_HTTP     7  /* a response that is not 2xx */
 #define FLAGHOOK_ERRCLASS_OTHER    8
+#define FLAGHOOK_ERRCLASS_REFUSED  9  /* the SSRF guard refused the address:
+                                         final, never retried */
 
 /* "none", "connect", "timeout", ...; "unknown" otherwise. */
 FLAGHOOK_EXTERN const char *flaghook_errclass_name(int errclass);
@@ -431,8 +436,12 @@ typedef struct flaghook_header {
 	const char *value;
 } flaghook_header;
 
+/* TLS versions (flaghook_client_options.tls_min_version). */
+#define FLAGHOOK_TLS_1_2 0x0303
+#define FLAGHOOK_TLS_1_3 0x0304
+
 /* One POST, as the library hands it to a transport. */
-#define FLAGHOOK_REQUEST_VERSION 1
+#define FLAGHOOK_REQUEST_VERSION 2
 typedef struct flaghook_request {
 	unsigned int version;       /* FLAGHOOK_REQUEST_VERSION of the library */
 	const char *url;
@@ -446,6 +455,22 @@ typedef struct flaghook_request {
 	 * stop now (the client is shutting down).  NULL: nothing to poll. */
 	int (*cancelled)(void *cancel_ctx);
 	void *cancel_ctx;
+	/* ---- version 2 ---- */
+	/* The addresses the library resolved the URL's host to and vetted
+	 * (numeric, IPv6 without brackets): connect to one of these and
+	 * nowhere else, on `port`.  0 count: the host is an IP literal the
+	 * library vetted, the guard is off (a proxy), or the transport is the
+	 * caller's (the library does not resolve for it). */
+	const char *const *addresses;
+	size_t address_count;
+	int32_t port;
+	int32_t tls_min_version;    /* FLAGHOOK_TLS_* */
+	const char *ca_file;        /* NULL: the system's */
+	const char *ca_path;        /* a directory of CAs; NULL: none */
+	const char *client_cert;    /* PEM file for mutual TLS; NULL: none */
+	const char *client_key;     /* PEM file of its key */
+	const char *client_key_password; /* NULL: the key is not encrypted */
+	const char *proxy;          /* NULL: none; never from the environment */
 } flaghook_request;
 
 /* What a transport reports back; the library owns the buffers. */
@@ -463,12 +488,30 @@ typedef struct flaghook_response {
 } flaghook_response;
 
 /*
- * A transport sends one request and fills the response.  It returns 0 when
- * it could try (the outcome is in the response, including transport
- * failures) and a negative code only when it could not run at all; the
- * library treats that (and a signing failure) as a transport failure,
- * which the retry policy may retry.  send may be called from several
- * threads at once.
+ * A transport sends requests and fills their responses, in one of two ways.
+ *
+ * start (version 2; preferred): starts the request and returns at once;
+ * when it has finished, however it ended, the transport fills `response`
+ * and calls done(done_ctx) exactly once, from any thread (possibly before
+ * start returns).  request, response and everything they point to stay
+ * valid until done is called.  No library thread waits meanwhile: the
+ * default transport keeps thousands in flight on one I/O thread.
+ *
+ * send (version 1): sends and returns when it has finished; the library
+ * runs it on an executor thread (or, in SYNC mode, the emitting thread),
+ * which waits for it.  Used only when start is NULL.
+ *
+ * The SSRF guard's name lookup and connect-time check are the default
+ * transport's: a transport of the caller's gets the URL (an IP literal in
+ * it was judged by flaghook_endpoint_add) and connects its own way, so it
+ * vets what it connects to itself (flaghook_url_check does it the
+ * library's way).
+ *
+ * Both return 0 when they could try (the outcome is in the response,
+ * transport failures included) and a negative code only when they could
+ * not run at all (start then never calls done); the library treats that
+ * (and a signing failure) as a transport failure, which the retry policy
+ * may retry.  Both may be called from several threads at once.
  */
 typedef struct flaghook_transport {
 	unsigned int version;
@@ -476,10 +519,16 @@ typedef struct flaghook_transport {
 	            void *user_data);
 	void (*destroy)(void *user_data); /* nullable; called by flaghook_client_free */
 	void *user_data;
+	/* ---- version 2 ---- */
+	int (*start)(const flaghook_request *request, flaghook_response *response,
+	             void (*done)(void *done_ctx), void *done_ctx, void *user_data);
+	/* Nullable: end every request in flight soon (shutdown's deadline has
+	 * passed); each still gets its done, as a failure. */
+	void (*cancel)(void *user_data);
 } flaghook_transport;
 
-#define FLAGHOOK_TRANSPORT_VERSION 1
-#define FLAGHOOK_TRANSPORT_INIT { FLAGHOOK_TRANSPORT_VERSION, 0, 0, 0 }
+#define FLAGHOOK_TRANSPORT_VERSION 2
+#define FLAGHOOK_TRANSPORT_INIT { FLAGHOOK_TRANSPORT_VERSION, 0, 0, 0, 0, 0 }
 FLAGHOOK_EXTERN int flaghook_transport_init(flaghook_transport *transport,
                                             unsigned int version);
 
@@ -697,8 +746,33 @@ typedef struct flaghook_result {
 #define FLAGHOOK_MODE_SYNC  0       /* emit tries every endpoint before it returns */
 #define FLAGHOOK_MODE_ASYNC 1       /* emit queues and returns; retries on a timer */
 
-/* How retries wait: on the library's scheduler thread, or on the host's
- * calls to flaghook_tick() (the library then starts no timer thread). */
+/*
+ * Who runs the library's I/O and timers.
+ *
+ * FLAGHOOK_TIMERS_THREAD (default): in ASYNC mode the library starts one
+ * I/O thread, which moves every transfer of the default transport (one
+ * libcurl multi handle) and runs the retry and circuit timers, and, unless
+ * the caller hands in an executor, a built-in pool (`threads`).  In SYNC
+ * mode it starts no thread: flaghook_emit drives the transfers it started.
+ *
+ * FLAGHOOK_TIMERS_TICK: the library starts no thread at all.  The host
+ * watches one file descriptor (flaghook_fd) in its own event loop and
+ * calls flaghook_tick() whenever it is readable (and when the time
+ * flaghook_tick last returned in *next_ms has passed).  Signing, store
+ * writes and callbacks then run on the caller's executor, or, with none,
+ * on the host's thread inside flaghook_emit and flaghook_tick.
+ *
+ * Which thread runs what (ASYNC, default transport):
+ *   flaghook_emit's thread  validate, render, route, storage put
+ *   executor (pool) thread  sign, resolve and vet the address, start the
+ *                           transfer; then classify the reply, decide,
+ *                           storage record, on_attempt/on_result; storage
+ *                           claim (polls)
+ *   I/O thread (or tick)    sockets, TLS, HTTP; timers; hands finished
+ *                           transfers to the executor in batches.  It
+ *                           never calls the store or a callback (unless
+ *                           the caller's executor runs jobs inline).
+ */
 #define FLAGHOOK_TIMERS_THREAD 0
 #define FLAGHOOK_TIMERS_TICK   1
 
@@ -749,9 +823,11 @@ typedef struct flaghook_client_options {
 	const flaghook_allocator *allocator; /* NULL: malloc */
 	/* Called once per delivery with its final result.  In SYNC mode, on the
 	 * thread that called flaghook_emit, before it returns.  In ASYNC mode,
-	 * on the executor thread that ran the last attempt, or on the thread of
-	 * the library call that ended the delivery without one (disabling an
-	 * endpoint, shutdown, an executor that keeps refusing). */
+	 * on the executor thread that finished the last attempt, or on the
+	 * thread of the library call that ended the delivery without one
+	 * (disabling an endpoint, shutdown, an executor that keeps refusing).
+	 * The library is done with every callback and user_data once
+	 * flaghook_client_free has returned. */
 	void (*on_result)(const flaghook_result *result, void *user_data);
 	void *user_data;
 	/* Callbacks may call flaghook_emit and the endpoint functions, but not
@@ -768,8 +844,7 @@ typedef struct flaghook_client_options {
 	                               at most 256) */
 	int64_t emit_wait_ms;       /* when full: 0 returns FLAGHOOK_EFULL at once */
 	const flaghook_retry_policy *retry;   /* NULL: FLAGHOOK_RETRY_FLAGSMITH */
-	int32_t max_in_flight;      /* per endpoint; 0: half the built-in pool
-	                               (at least 1), or 4 with the caller's executor */
+	int32_t max_in_flight;      /* attempts in flight per endpoint; 0: 16 */
 	int32_t breaker_threshold;  /* consecutive failed attempts that open the
 	                               circuit; 0: 5; <0: no breaker */
 	int64_t breaker_cooldown_ms;/* open this long, then one probe; 0: 30000 */
@@ -793,12 +868,46 @@ typedef struct flaghook_client_options {
 	 * for deliveries nobody holds (from a restart, a re-queue, or a dead
 	 * process's expired lease); 0: 1000.  Adding an endpoint asks at once. */
 	int64_t poll_interval_ms;
+
+	/* ---- version 2: the network ---- */
+	/* The SSRF guard.  Every address the default transport is about to
+	 * connect to is vetted, and a host name is resolved and vetted before
+	 * the transfer starts (the transfer then goes only to the addresses
+	 * vetted, so DNS rebinding cannot redirect it).  Refused unless allowed
+	 * here: loopback and "localhost", unspecified, private (10/8,
+	 * 172.16/12, 192.168/16), carrier-grade NAT (100.64/10), link-local
+	 * (169.254/16, fe80::/10: cloud metadata), unique-local (fc00::/7),
+	 * multicast, documentation, benchmarking and reserved ranges, and the
+	 * IPv6 forms that embed such an IPv4 address (mapped, compatible,
+	 * NAT64, 6to4).  A refusal is final (FLAGHOOK_ERRCLASS_REFUSED); an IP
+	 * literal in a refused range is refused already by
+	 * flaghook_endpoint_add (FLAGHOOK_EREFUSED). */
+	int32_t allow_private;      /* 1: allow every class but unspecified and
+	                               multicast (intranet receivers, tests) */
+	const char *const *allow_cidrs; /* always allowed: "10.1.0.0/16", "fd00::/8", ... */
+	size_t allow_cidr_count;
+	/* An HTTP(S) proxy for every request ("http://proxy:3128"); NULL: none,
+	 * and http_proxy/https_proxy from the environment are ignored.  With a
+	 * proxy the guard does not vet addresses: the proxy connects, so it
+	 * must do the egress filtering (as Stripe's smokescreen does). */
+	const char *proxy;
+	int32_t tls_min_version;    /* 0: FLAGHOOK_TLS_1_2; or FLAGHOOK_TLS_1_3 */
+	const char *ca_path;        /* a directory of CA certificates (c_rehash'd) */
+	int32_t max_transfers;      /* attempts in flight at once, every endpoint
+	                               together; 0: 1000 */
+	int32_t max_host_connections; /* connections open to one host; 0: no limit */
+	int32_t http_version;       /* FLAGHOOK_HTTP_* */
 } flaghook_client_options;
 
-#define FLAGHOOK_CLIENT_OPTIONS_VERSION 1
+/* HTTP versions (flaghook_client_options.http_version). */
+#define FLAGHOOK_HTTP_DEFAULT 0  /* HTTP/2 over TLS when the receiver offers it */
+#define FLAGHOOK_HTTP_1_1     1  /* HTTP/1.1 only */
+
+#define FLAGHOOK_CLIENT_OPTIONS_VERSION 2
 #define FLAGHOOK_CLIENT_OPTIONS_INIT \
 	{ FLAGHOOK_CLIENT_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, \
-	  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+	  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, \
+	  0, 0, 0, 0, 0, 0, 0, 0, 0 }
 FLAGHOOK_EXTERN int flaghook_client_options_init(flaghook_client_options *opts,
                                                  unsigned int version);
 
@@ -866,18 +975,29 @@ typedef struct flaghook_endpoint_options {
 	 * deliveries name their endpoint by id, and a restarted client resumes
 	 * them for the endpoint registered under it. */
 	uint64_t id;
+
+	/* ---- version 2: TLS, checked by flaghook_endpoint_add ---- */
+	const char *ca_file;        /* NULL: the client's */
+	const char *ca_path;        /* NULL: the client's */
+	/* Mutual TLS: a PEM certificate and its key (both or neither); the key
+	 * may be encrypted with client_key_password (copied, wiped on free). */
+	const char *client_cert;
+	const char *client_key;
+	const char *client_key_password;
 } flaghook_endpoint_options;
 
 #define FLAGHOOK_STANDARD_SECRETS_MAX 8
-#define FLAGHOOK_ENDPOINT_OPTIONS_VERSION 1
+#define FLAGHOOK_ENDPOINT_OPTIONS_VERSION 2
 #define FLAGHOOK_ENDPOINT_OPTIONS_INIT \
 	{ FLAGHOOK_ENDPOINT_OPTIONS_VERSION, FLAGHOOK_SCOPE_ENVIRONMENT, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, \
-	  0, 0, 0, 0 }
+	  0, 0, 0, 0, 0, 0, 0, 0, 0 }
 FLAGHOOK_EXTERN int flaghook_endpoint_options_init(flaghook_endpoint_options *opts,
                                                    unsigned int version);
 
 /* Registers an endpoint; its id goes to *out_id (may be NULL).  An id
- * already registered is FLAGHOOK_EINVAL. */
+ * already registered is FLAGHOOK_EINVAL; a URL whose host is an IP literal
+ * the client's guard refuses is FLAGHOOK_EREFUSED; TLS files that do not
+ * load (or a key that does not match its certificate) FLAGHOOK_EINVAL. */
 FLAGHOOK_EXTERN int flaghook_endpoint_add(flaghook_client *client, uint64_t *out_id,
                                           const flaghook_endpoint_options *opts);
 FLAGHOOK_EXTERN int flaghook_endpoint_remove(flaghook_client *client, uint64_t id);
@@ -909,6 +1029,20 @@ typedef struct flaghook_endpoint_stats {
 FLAGHOOK_EXTERN int flaghook_endpoint_stats_get(flaghook_client *client, uint64_t id,
                                                 flaghook_endpoint_stats *out);
 
+/* Counters of the whole client, readable at any time. */
+typedef struct flaghook_client_stats {
+	unsigned int version;
+	uint64_t pending;           /* accepted, not finished (ASYNC) */
+	uint64_t running;           /* attempts under way, or being reported */
+	uint64_t transfers;         /* of those, requests on the wire */
+	uint64_t waiting;           /* on a timer: retries and circuits */
+} flaghook_client_stats;
+
+#define FLAGHOOK_CLIENT_STATS_VERSION 1
+#define FLAGHOOK_CLIENT_STATS_INIT { FLAGHOOK_CLIENT_STATS_VERSION, 0, 0, 0, 0 }
+/* Fills *out (whose version the caller sets). */
+FLAGHOOK_EXTERN int flaghook_client_stats_get(flaghook_client *client, flaghook_client_stats *out);
+
 /* ------------------------------------------------------------------ */
 /* Emitting                                                            */
 
@@ -937,13 +1071,35 @@ FLAGHOOK_EXTERN int flaghook_emit(flaghook_client *client, const flaghook_event 
 FLAGHOOK_EXTERN int flaghook_flush(flaghook_client *client, int64_t timeout_ms);
 
 /*
- * TICK mode: sends the deliveries whose retry time has come and half-opens
- * circuits whose cooldown is over.  *next_ms (may be NULL) gets how long
- * until it should be called again, -1 when nothing waits on a timer.  An
- * attempt finishing on a pool thread can set an earlier timer, so a host
- * whose executor is not inline should also tick at a bounded interval.
+ * TICK mode: runs what waits: transfers' I/O, finished transfers, retries
+ * whose time has come, circuits whose cooldown is over, store polls.
+ * Never blocks on the network.  *next_ms (may be NULL) gets how long until
+ * it should be called again at the latest, -1 when nothing waits on a
+ * timer; the descriptor from flaghook_fd becomes readable sooner when
+ * there is more to do.
  */
 FLAGHOOK_EXTERN int flaghook_tick(flaghook_client *client, int64_t *next_ms);
+
+/*
+ * TICK mode (ASYNC or SYNC): the one file descriptor a host's event loop
+ * watches for reading (poll, epoll, libuv, asyncio's add_reader); when it
+ * is readable, call flaghook_tick().  It stays the same for the client's
+ * life; do not read it or close it.  Other modes: FLAGHOOK_EINVAL.
+ */
+FLAGHOOK_EXTERN int flaghook_fd(flaghook_client *client, int *out_fd);
+
+/*
+ * What the SSRF guard would say about a URL, without sending anything: for
+ * a server's "save webhook" form.  Parses it as flaghook_endpoint_add does,
+ * then resolves its host (a blocking name lookup) and vets every address
+ * with the client's guard settings (NULL client: the defaults, which allow
+ * no private address).  0: it may be sent to; FLAGHOOK_EURL: not an
+ * acceptable URL; FLAGHOOK_EREFUSED: it names or resolves to a refused
+ * address (the detail says which class, never the URL); FLAGHOOK_ETRANSPORT:
+ * the name does not resolve.  Later deliveries are vetted again when they
+ * connect: a name's addresses can change.
+ */
+FLAGHOOK_EXTERN int flaghook_url_check(const flaghook_client *client, const char *url);
 
 #ifdef __cplusplus
 }

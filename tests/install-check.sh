@@ -39,6 +39,8 @@ ${CC:-cc} -std=c99 -D_GNU_SOURCE -Wall -Wextra -Werror examples/receiver.c -o "$
   $(pkg-config --cflags --libs flaghook libmicrohttpd)
 ${CC:-cc} -std=c99 -Wall -Wextra -Werror examples/outbox_server.c -o "$stage/examples/outbox_server" \
   $(pkg-config --cflags --libs flaghook-sqlite)
+${CC:-cc} -std=c99 -Wall -Wextra -Werror examples/poll_loop.c -o "$stage/examples/poll_loop" \
+  $(pkg-config --cflags --libs flaghook)
 # The README's example, built the way the README says for a prefix the
 # system does not search: pkg-config through PKG_CONFIG_PATH, an rpath.
 sh tests/readme-check.sh "$build" >/dev/null

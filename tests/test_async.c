@@ -11,7 +11,8 @@
 
 #include "flaghook.h"
 #include "httpd.h"
-#include "policy.h"
+#include "tick.h"
+#include "client/policy.h"
 #include "sample.h"
 #include "vectors.h"
 
@@ -112,6 +113,7 @@ static int snap(seen *s, int *field)
 static flaghook_client_options base_options(seen *s)
 {
 	flaghook_client_options o = FLAGHOOK_CLIENT_OPTIONS_INIT;
+	o.allow_private = 1; /* the receivers are on loopback */
 	o.mode = FLAGHOOK_MODE_ASYNC;
 	o.on_result = on_result;
 	o.on_attempt = on_attempt;
@@ -511,21 +513,21 @@ static void test_flagsmith_schedule_refused(void **state)
 	seen *s = seen_new();
 	flaghook_client *c = tick_client(s, NULL, NULL);
 	add(c, "http://127.0.0.1:9/", 0, NULL); /* discard port: refused */
-	assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
+	assert_int_equal(tick_emit(c, fh_sample_environment()), 0);
 	assert_int_equal(snap(s, &s->attempts), 1);
 	int64_t next;
-	assert_int_equal(flaghook_tick(c, &next), 0);
+	assert_int_equal(tick_run(c, &next), 0);
 	assert_int_equal(next, 2000);
 	advance_ms(s, 1999);
-	flaghook_tick(c, &next);
+	tick_run(c, &next);
 	assert_int_equal(snap(s, &s->attempts), 1);
 	assert_int_equal(next, 1);
 	advance_ms(s, 1);
-	flaghook_tick(c, &next);
+	tick_run(c, &next);
 	assert_int_equal(snap(s, &s->attempts), 2);
 	assert_int_equal(next, 4000);
 	advance_ms(s, 4000);
-	flaghook_tick(c, &next);
+	tick_run(c, &next);
 	assert_int_equal(snap(s, &s->attempts), 3);
 	assert_int_equal(next, -1);
 	assert_int_equal(snap(s, &s->gave_up), 1);
@@ -545,7 +547,7 @@ static void test_flagsmith_http_error_final(void **state)
 	char url[96];
 	url_of(srv, url, sizeof(url), "/e");
 	add(c, url, 0, NULL);
-	assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
+	assert_int_equal(tick_emit(c, fh_sample_environment()), 0);
 	assert_int_equal(snap(s, &s->gave_up), 1);
 	assert_int_equal(snap(s, &s->last_status), 500);
 	assert_int_equal(th_count(srv), 1);
@@ -572,23 +574,23 @@ static void test_retry_after_reset_timeout(void **state)
 	char url[96];
 	url_of(srv, url, sizeof(url), "/r");
 	uint64_t id = add(c, url, 0, NULL);
-	assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
+	assert_int_equal(tick_emit(c, fh_sample_environment()), 0);
 	int64_t next;
-	flaghook_tick(c, &next);
+	tick_run(c, &next);
 	assert_int_equal(next, 120000); /* Retry-After, not the schedule's 5 s */
 	advance_ms(s, 119999);
-	flaghook_tick(c, NULL);
+	tick_run(c, NULL);
 	assert_int_equal(th_count(srv), 1);
 	advance_ms(s, 1);
-	flaghook_tick(c, &next); /* attempt 2: reset */
+	tick_run(c, &next); /* attempt 2: reset */
 	assert_int_equal(th_count(srv), 2);
 	assert_int_equal(next, 300000);
 	advance_ms(s, 300000);
-	flaghook_tick(c, &next); /* attempt 3: the receiver never answers */
+	tick_run(c, &next); /* attempt 3: the receiver never answers */
 	assert_int_equal(th_count(srv), 3);
 	assert_int_equal(next, 1800000);
 	advance_ms(s, 1800000);
-	flaghook_tick(c, &next); /* attempt 4: 200 */
+	tick_run(c, &next); /* attempt 4: 200 */
 	assert_int_equal(snap(s, &s->delivered), 1);
 	assert_int_equal(snap(s, &s->attempts), 4);
 	flaghook_endpoint_stats st = stats(c, id);
@@ -616,8 +618,8 @@ static void test_gone_disables(void **state)
 	url_of(srv, url, sizeof(url), "/gone");
 	uint64_t id = add(c, url, 0, NULL);
 	/* First: 503, waits 5 s.  Second: 410, disables. */
-	assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
-	assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
+	assert_int_equal(tick_emit(c, fh_sample_environment()), 0);
+	assert_int_equal(tick_emit(c, fh_sample_environment()), 0);
 	assert_int_equal(snap(s, &s->disabled_reason), FLAGHOOK_DISABLED_GONE);
 	assert_int_equal(s->disabled_id, id);
 	assert_int_equal(snap(s, &s->gave_up), 2); /* the 410 and the one waiting */
@@ -625,10 +627,10 @@ static void test_gone_disables(void **state)
 	assert_int_equal(st.disabled, 1);
 	assert_int_equal(st.queued, 0);
 	int64_t next;
-	flaghook_tick(c, &next);
+	tick_run(c, &next);
 	assert_int_equal(next, -1);
 	/* Nothing more is routed to it. */
-	assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
+	assert_int_equal(tick_emit(c, fh_sample_environment()), 0);
 	assert_int_equal(th_count(srv), 2);
 	flaghook_client_free(c);
 	th_stop(srv);
@@ -642,8 +644,8 @@ static void test_caller_disables(void **state)
 	seen *s = seen_new();
 	flaghook_client *c = tick_client(s, NULL, NULL);
 	uint64_t id = add(c, "http://127.0.0.1:9/", 0, NULL);
-	assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
-	assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
+	assert_int_equal(tick_emit(c, fh_sample_environment()), 0);
+	assert_int_equal(tick_emit(c, fh_sample_environment()), 0);
 	assert_int_equal(stats(c, id).queued, 2); /* both wait for their retry */
 	assert_int_equal(flaghook_endpoint_set_enabled(c, id, 0), 0);
 	assert_int_equal(snap(s, &s->gave_up), 2);
@@ -671,10 +673,11 @@ static void test_enable_releases_queue(void **state)
 	url_of(srv, url, sizeof(url), "/en");
 	uint64_t id = add(c, url, 0, NULL);
 	for (int i = 0; i < 3; i++)
-		assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
+		assert_int_equal(tick_emit(c, fh_sample_environment()), 0);
 	assert_int_equal(th_count(srv), 1);
 	assert_int_equal(stats(c, id).breaker_open, 1);
 	assert_int_equal(flaghook_endpoint_set_enabled(c, id, 1), 0);
+	tick_settle(c);
 	assert_int_equal(th_count(srv), 3);
 	assert_int_equal(snap(s, &s->delivered), 2);
 	assert_int_equal(stats(c, id).breaker_open, 0);
@@ -711,13 +714,13 @@ static void test_fifo_order(void **state)
 		fc[i].timestamp_us = 1700000000000000LL + i;
 		ev[i] = *fh_sample_environment();
 		ev[i].flag = &fc[i];
-		assert_int_equal(flaghook_emit(c, &ev[i]), 0);
+		assert_int_equal(tick_emit(c, &ev[i]), 0);
 	}
 	/* The first failed; nothing else may pass it. */
 	assert_int_equal(th_count(srv), 1);
 	for (int k = 0; k < 3; k++) {
 		advance_ms(s, 3600 * 1000);
-		flaghook_tick(c, NULL);
+		tick_run(c, NULL);
 	}
 	assert_int_equal(flaghook_flush(c, 5000), 0);
 	assert_int_equal(th_count(srv), 7);
@@ -760,30 +763,30 @@ static void test_circuit_breaker(void **state)
 	url_of(srv, url, sizeof(url), "/cb");
 	uint64_t id = add(c, url, 0, NULL);
 	for (int i = 0; i < 5; i++)
-		assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
+		assert_int_equal(tick_emit(c, fh_sample_environment()), 0);
 	/* Three failures open it: the other two wait without an attempt. */
 	assert_int_equal(th_count(srv), 3);
 	flaghook_endpoint_stats st = stats(c, id);
 	assert_int_equal(st.breaker_open, 1);
 	assert_int_equal(st.consecutive_failures, 3);
 	int64_t next;
-	flaghook_tick(c, &next);
+	tick_run(c, &next);
 	assert_int_equal(next, 10000);
 	advance_ms(s, 10000);
-	flaghook_tick(c, NULL); /* half-open: one probe, which fails */
+	tick_run(c, NULL); /* half-open: one probe, which fails */
 	assert_int_equal(th_count(srv), 4);
 	assert_int_equal(stats(c, id).breaker_open, 1);
 	advance_ms(s, 20000 - 1); /* the cooldown doubled */
-	flaghook_tick(c, NULL);
+	tick_run(c, NULL);
 	assert_int_equal(th_count(srv), 4);
 	advance_ms(s, 1);
-	flaghook_tick(c, NULL); /* the probe succeeds: closed again */
+	tick_run(c, NULL); /* the probe succeeds: closed again */
 	assert_int_equal(th_count(srv), 5);
 	assert_int_equal(stats(c, id).breaker_open, 0);
 	assert_int_equal(snap(s, &s->delivered), 1);
 	/* The four that failed come back on their own schedule, an hour on. */
 	advance_ms(s, 3600 * 1000);
-	flaghook_tick(c, NULL);
+	tick_run(c, NULL);
 	assert_int_equal(flaghook_flush(c, 5000), 0);
 	assert_int_equal(snap(s, &s->delivered), 5);
 	assert_int_equal(th_count(srv), 9);
@@ -807,14 +810,14 @@ static void test_fifo_waits_for_breaker(void **state)
 	char url[96];
 	url_of(srv, url, sizeof(url), "/fb");
 	add(c, url, 1, NULL);
-	assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
+	assert_int_equal(tick_emit(c, fh_sample_environment()), 0);
 	advance_ms(s, 1000);
-	flaghook_tick(c, NULL); /* its retry is due, but the circuit is open */
+	tick_run(c, NULL); /* its retry is due, but the circuit is open */
 	assert_int_equal(th_count(srv), 1);
 	advance_ms(s, 9000);
-	flaghook_tick(c, NULL); /* half-open; the held delivery is due just after */
+	tick_run(c, NULL); /* half-open; the held delivery is due just after */
 	advance_ms(s, 1);
-	flaghook_tick(c, NULL);
+	tick_run(c, NULL);
 	assert_int_equal(th_count(srv), 2);
 	assert_int_equal(snap(s, &s->delivered), 1);
 	flaghook_client_free(c);
@@ -851,7 +854,7 @@ static void test_inline_executor_stack(void **state)
 	add(c, url, 0, NULL);
 	enum { N = 3000 };
 	for (int i = 0; i < N; i++)
-		assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
+		assert_int_equal(tick_emit(c, fh_sample_environment()), 0);
 	assert_int_equal(th_count(srv), 1); /* the rest wait behind the open circuit */
 	advance_ms(s, 1000);
 	pthread_attr_t attr;
@@ -887,14 +890,14 @@ static void test_auto_disable(void **state)
 	o.shutdown_timeout_ms = -1; /* the last retry is a fake minute away: abandon it */
 	flaghook_client *c = tick_client(s, &p, &o);
 	uint64_t id = add(c, "http://127.0.0.1:9/", 0, NULL);
-	assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
+	assert_int_equal(tick_emit(c, fh_sample_environment()), 0);
 	for (int i = 0; i < 4; i++) {
 		advance_ms(s, 60 * 1000);
-		flaghook_tick(c, NULL);
+		tick_run(c, NULL);
 		assert_int_equal(snap(s, &s->disabled_reason), 0);
 	}
 	advance_ms(s, 60 * 1000);
-	flaghook_tick(c, NULL);
+	tick_run(c, NULL);
 	assert_int_equal(snap(s, &s->disabled_reason), FLAGHOOK_DISABLED_FAILING);
 	assert_int_equal(snap(s, &s->gave_up), 1);
 	assert_int_equal(snap(s, &s->attempts), 6);
@@ -904,7 +907,7 @@ static void test_auto_disable(void **state)
 	pthread_mutex_lock(&s->lock);
 	s->disabled_reason = 0;
 	pthread_mutex_unlock(&s->lock);
-	assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
+	assert_int_equal(tick_emit(c, fh_sample_environment()), 0);
 	assert_int_equal(snap(s, &s->disabled_reason), 0);
 	assert_int_equal(stats(c, id).disabled, 0);
 	assert_int_equal(stats(c, id).consecutive_failures, 1);
@@ -942,11 +945,11 @@ static void test_executor_refuses(void **state)
 	url_of(srv, url, sizeof(url), "/refuse");
 	add(c, url, 0, NULL);
 	atomic_store(&refusals_left, 3);
-	assert_int_equal(flaghook_emit(c, fh_sample_environment()), 0);
+	assert_int_equal(tick_emit(c, fh_sample_environment()), 0);
 	assert_int_equal(th_count(srv), 0);
 	for (int i = 0; i < 3; i++) {
 		advance_ms(s, 50);
-		flaghook_tick(c, NULL);
+		tick_run(c, NULL);
 	}
 	assert_int_equal(th_count(srv), 1);
 	assert_int_equal(snap(s, &s->delivered), 1);
@@ -1035,7 +1038,7 @@ static void test_async_bad_input(void **state)
 	/* tick on a client with a timer thread is a mistake, said clearly. */
 	o.threads = 1;
 	assert_int_equal(flaghook_client_new(&c, &o), 0);
-	assert_int_equal(flaghook_tick(c, NULL), FLAGHOOK_EINVAL);
+	assert_int_equal(tick_run(c, NULL), FLAGHOOK_EINVAL);
 	assert_non_null(strstr(flaghook_last_error(), "TICK"));
 	flaghook_client_free(c);
 	seen_free(s);

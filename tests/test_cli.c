@@ -7,7 +7,7 @@
 #include <cmocka.h>
 
 #include "flaghook.h"
-#include "internal.h"
+#include "payload/sign.h"
 #include "flaghook_pg.h"
 #include "flaghook_sqlite.h"
 #include "httpd.h"
@@ -138,7 +138,7 @@ static void test_test_command(void **state)
 		{ "organisation", "golden/sample_organisation.json" },
 	};
 	for (size_t i = 0; i < 2; i++) {
-		assert_int_equal(run("test http://127.0.0.1:%d/w --secret %s --scope %s", port, SECRET, scopes[i].scope), 0);
+		assert_int_equal(run("test http://127.0.0.1:%d/w --allow-private --secret %s --scope %s", port, SECRET, scopes[i].scope), 0);
 		assert_non_null(strstr(out, "Webhook test successful: HTTP 200"));
 		th_request r;
 		assert_int_equal(th_get(s, i, &r), 0);
@@ -153,7 +153,7 @@ static void test_test_command(void **state)
 		th_request_free(&r);
 	}
 	/* Default scope is environment; no secret, no signature. */
-	assert_int_equal(run("test http://127.0.0.1:%d/w", port), 0);
+	assert_int_equal(run("test http://127.0.0.1:%d/w --allow-private", port), 0);
 	th_request r;
 	th_get(s, 2, &r);
 	assert_null(th_header(&r, "X-Flagsmith-Signature"));
@@ -162,11 +162,11 @@ static void test_test_command(void **state)
 
 	th_reply fail[] = { { TH_RESPOND, 500, NULL, "nope", 0, 0 } };
 	th_script(s, fail, 1);
-	assert_int_equal(run("test http://127.0.0.1:%d/w --secret %s", port, SECRET), 1);
+	assert_int_equal(run("test http://127.0.0.1:%d/w --allow-private --secret %s", port, SECRET), 1);
 	assert_non_null(strstr(out, "Webhook returned invalid status: HTTP 500"));
 	th_stop(s);
 
-	assert_int_equal(run("test http://127.0.0.1:%d/w --secret %s --timeout 2", port, SECRET), 1);
+	assert_int_equal(run("test http://127.0.0.1:%d/w --allow-private --secret %s --timeout 2", port, SECRET), 1);
 	assert_non_null(strstr(out, "Could not connect to webhook URL"));
 	assert_int_equal(run("test ftp://127.0.0.1/ --secret %s", SECRET), 2);
 	assert_non_null(strstr(out, "http:// or https://"));

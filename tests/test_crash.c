@@ -99,6 +99,7 @@ static int child_main(int argc, char **argv)
 	rp.max_attempts = 50;
 	rp.jitter_percent = -1;
 	flaghook_client_options o = FLAGHOOK_CLIENT_OPTIONS_INIT;
+	o.allow_private = 1; /* the receivers are on loopback */
 	o.mode = FLAGHOOK_MODE_ASYNC;
 	o.storage = &st;
 	o.retry = &rp;

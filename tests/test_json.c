@@ -5,7 +5,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "internal.h"
+#include "payload/json.h"
+#include "payload/render.h"
 #include "vectors.h"
 
 #include <math.h>

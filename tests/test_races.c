@@ -357,6 +357,7 @@ static int snap(rt *t, const int *field)
 static flaghook_client_options options(rt *t)
 {
 	flaghook_client_options o = FLAGHOOK_CLIENT_OPTIONS_INIT;
+	o.allow_private = 1; /* the receivers are on loopback */
 	o.mode = FLAGHOOK_MODE_ASYNC;
 	o.on_result = cb_result;
 	o.on_attempt = cb_attempt;
@@ -1128,7 +1129,8 @@ static void test_route_while_toggling(void **state)
 	flaghook_storage st = FLAGHOOK_STORAGE_INIT;
 	st.put = null_put;
 	st.record = null_record;
-	flaghook_client_options o = FLAGHOOK_CLIENT_OPTIONS_INIT; /* SYNC */
+	flaghook_client_options o = FLAGHOOK_CLIENT_OPTIONS_INIT;
+	o.allow_private = 1; /* the receivers are on loopback */ /* SYNC */
 	o.transport = &tr;
 	o.storage = &st;
 	o.on_result = route_result;

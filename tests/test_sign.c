@@ -4,7 +4,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "internal.h"
+#include "payload/sign.h"
 #include "vectors.h"
 
 #include <stdio.h>

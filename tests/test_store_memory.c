@@ -7,7 +7,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "internal.h"
+#include "plugins/plugins.h"
 #include "store_suite.h"
 
 static int open_memory(flaghook_storage *out, void *ctx)

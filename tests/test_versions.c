@@ -41,6 +41,57 @@ typedef struct sqlite_options_v1 {
 	const flaghook_allocator *allocator;
 } sqlite_options_v1;
 
+/* flaghook_transport, version 1 (send only). */
+typedef struct transport_v1 {
+	unsigned int version;
+	int (*send)(const flaghook_request *, flaghook_response *, void *);
+	void (*destroy)(void *);
+	void *user_data;
+} transport_v1;
+
+/* flaghook_client_options, version 1 (before the network options). */
+typedef struct client_options_v1 {
+	unsigned int version;
+	int32_t mode;
+	int64_t connect_timeout_ms, timeout_ms;
+	size_t max_body_bytes, max_response_bytes;
+	const char *user_agent, *ca_file;
+	const flaghook_transport *transport;
+	const flaghook_executor *executor;
+	const flaghook_storage *storage;
+	const flaghook_allocator *allocator;
+	void (*on_result)(const flaghook_result *, void *);
+	void *user_data;
+	int32_t threads;
+	size_t max_pending;
+	int64_t emit_wait_ms;
+	const flaghook_retry_policy *retry;
+	int32_t max_in_flight, breaker_threshold;
+	int64_t breaker_cooldown_ms, disable_after_ms, shutdown_timeout_ms;
+	int32_t timers;
+	int64_t (*clock)(void *);
+	void (*on_attempt)(const flaghook_result *, void *);
+	void (*on_endpoint_disabled)(uint64_t, int32_t, void *);
+	int64_t poll_interval_ms;
+} client_options_v1;
+
+/* flaghook_endpoint_options, version 1 (before TLS). */
+typedef struct endpoint_options_v1 {
+	unsigned int version;
+	int32_t scope;
+	int64_t scope_id;
+	const char *url, *secret;
+	size_t secret_len;
+	uint32_t events;
+	int32_t disabled, profile;
+	uint32_t render_flags;
+	const char *const *standard_secrets;
+	size_t standard_secret_count;
+	int32_t fifo, max_in_flight;
+	const flaghook_retry_policy *retry;
+	uint64_t id;
+} endpoint_options_v1;
+
 /* ---- every *_init() at every version it knows ---- */
 
 typedef struct init_case {
@@ -59,7 +110,7 @@ static const init_case cases[] = {
 	{ "render options", INIT(flaghook_render_options_init), FLAGHOOK_RENDER_OPTIONS_VERSION,
 	  { 0, sizeof(flaghook_render_options) } },
 	{ "transport", INIT(flaghook_transport_init), FLAGHOOK_TRANSPORT_VERSION,
-	  { 0, sizeof(flaghook_transport) } },
+	  { 0, sizeof(transport_v1), sizeof(flaghook_transport) } },
 	{ "executor", INIT(flaghook_executor_init), FLAGHOOK_EXECUTOR_VERSION,
 	  { 0, sizeof(flaghook_executor) } },
 	{ "query", INIT(flaghook_query_init), FLAGHOOK_QUERY_VERSION, { 0, sizeof(flaghook_query) } },
@@ -67,9 +118,9 @@ static const init_case cases[] = {
 	{ "retry policy", INIT(flaghook_retry_policy_init), FLAGHOOK_RETRY_POLICY_VERSION,
 	  { 0, sizeof(flaghook_retry_policy) } },
 	{ "client options", INIT(flaghook_client_options_init), FLAGHOOK_CLIENT_OPTIONS_VERSION,
-	  { 0, sizeof(flaghook_client_options) } },
+	  { 0, sizeof(client_options_v1), sizeof(flaghook_client_options) } },
 	{ "endpoint options", INIT(flaghook_endpoint_options_init), FLAGHOOK_ENDPOINT_OPTIONS_VERSION,
-	  { 0, sizeof(flaghook_endpoint_options) } },
+	  { 0, sizeof(endpoint_options_v1), sizeof(flaghook_endpoint_options) } },
 	{ "pg options", INIT(flaghook_pg_options_init), FLAGHOOK_PG_OPTIONS_VERSION,
 	  { 0, sizeof(flaghook_pg_options) } },
 	{ "sqlite options", INIT(flaghook_sqlite_options_init), FLAGHOOK_SQLITE_OPTIONS_VERSION,
@@ -115,7 +166,7 @@ static void test_init_writes_only_its_version(void **state)
 		assert_int_equal(c->init(NULL, 1), FLAGHOOK_EINVAL);
 	}
 	/* At least one struct has grown, so the guard above is really tested. */
-	assert_true(checked_older >= 1);
+	assert_true(checked_older >= 4);
 }
 
 /* The read side: a version-1 sqlite options struct followed by bytes that
@@ -154,6 +205,58 @@ static void test_open_reads_only_its_version(void **state)
 	rmdir(dir);
 }
 
+/* A program built against version 1 of the client and endpoint options
+ * and the transport table works as it did: the library reads no further
+ * than version 1 (a guard of 0xFF bytes after each would be read as
+ * nonsense options otherwise), and fills the new members with defaults. */
+static int v1_sends;
+static int v1_send(const flaghook_request *req, flaghook_response *resp, void *ud)
+{
+	(void)ud;
+	v1_sends++;
+	resp->status = req->version >= 1 ? 204 : 0;
+	return 0;
+}
+
+static void test_version_1_callers(void **state)
+{
+	(void)state;
+	unsigned char *ob = malloc(sizeof(client_options_v1) + GUARD);
+	unsigned char *eb = malloc(sizeof(endpoint_options_v1) + GUARD);
+	unsigned char *tb = malloc(sizeof(transport_v1) + GUARD);
+	memset(ob, 0xFF, sizeof(client_options_v1) + GUARD);
+	memset(eb, 0xFF, sizeof(endpoint_options_v1) + GUARD);
+	memset(tb, 0xFF, sizeof(transport_v1) + GUARD);
+	assert_int_equal(flaghook_client_options_init((flaghook_client_options *)(void *)ob, 1), 0);
+	assert_int_equal(flaghook_endpoint_options_init((flaghook_endpoint_options *)(void *)eb, 1), 0);
+	assert_int_equal(flaghook_transport_init((flaghook_transport *)(void *)tb, 1), 0);
+	transport_v1 *t = (transport_v1 *)(void *)tb;
+	t->send = v1_send;
+	client_options_v1 *o = (client_options_v1 *)(void *)ob;
+	o->transport = (const flaghook_transport *)(const void *)t;
+	flaghook_client *c = NULL;
+	if (flaghook_client_new(&c, (const flaghook_client_options *)(const void *)o) != 0)
+		fail_msg("client_new with version-1 options: %s", flaghook_last_error());
+	endpoint_options_v1 *e = (endpoint_options_v1 *)(void *)eb;
+	e->scope_id = 1;
+	e->url = "https://hooks.example.com/flagsmith";
+	if (flaghook_endpoint_add(c, NULL, (const flaghook_endpoint_options *)(const void *)e) != 0)
+		fail_msg("endpoint_add with version-1 options: %s", flaghook_last_error());
+	flaghook_feature_state now = { .enabled = 1, .environment = { 1, "Production", NULL, 0 },
+	                               .feature = { .id = 7, .name = "f", .type = "STANDARD",
+	                                            .project = { 1, "Web", 0 } } };
+	flaghook_flag_change fc = { .changed_by = "a", .new_state = &now, .timestamp_us = 1 };
+	flaghook_event ev = FLAGHOOK_EVENT_INIT;
+	ev.type = FLAGHOOK_EVENT_FLAG_UPDATED;
+	ev.flag = &fc;
+	assert_int_equal(flaghook_emit(c, &ev), 0);
+	assert_int_equal(v1_sends, 1);
+	flaghook_client_free(c);
+	free(ob);
+	free(eb);
+	free(tb);
+}
+
 /* Every reader checks the version it is handed. */
 static void test_readers_check_versions(void **state)
 {
@@ -188,6 +291,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_init_writes_only_its_version),
 		cmocka_unit_test(test_open_reads_only_its_version),
+		cmocka_unit_test(test_version_1_callers),
 		cmocka_unit_test(test_readers_check_versions),
 	};
 	return cmocka_run_group_tests_name("versions", tests, NULL, NULL);

@@ -21,7 +21,8 @@ static const char usage_head[] =
 	"usage: flaghook sign   [--secret S | --secret-file PATH] [FILE]\n"
 	"       flaghook verify [--secret S | --secret-file PATH] --signature HEX [FILE]\n"
 	"       flaghook test URL [--secret S | --secret-file PATH]\n"
-	"                     [--scope environment|organisation] [--timeout SECONDS] [--ca-file PATH]\n";
+	"                     [--scope environment|organisation] [--timeout SECONDS] [--ca-file PATH]\n"
+	"                     [--allow-private]\n";
 static const char usage_tail[] =
 	"       flaghook --version | --help\n"
 	"The secret may also come from the environment variable FLAGHOOK_SECRET.\n"
@@ -44,6 +45,7 @@ typedef struct args {
 	const char *url;
 	const char *ca_file;
 	long timeout_s;
+	int allow_private;
 } args;
 
 static int fail_usage(const char *what)
@@ -118,6 +120,8 @@ static int parse(int argc, char **argv, int first, args *a)
 			a->signature = next, i++;
 		} else if (!strcmp(arg, "--scope") && next) {
 			a->scope = next, i++;
+		} else if (!strcmp(arg, "--allow-private")) {
+			a->allow_private = 1;
 		} else if (!strcmp(arg, "--ca-file") && next) {
 			a->ca_file = next, i++;
 		} else if (!strcmp(arg, "--timeout") && next) {
@@ -213,6 +217,7 @@ static int cmd_test(args *a)
 	co.on_result = on_test_result;
 	co.user_data = &out;
 	co.ca_file = a->ca_file;
+	co.allow_private = a->allow_private;
 	if (a->timeout_s)
 		co.timeout_ms = co.connect_timeout_ms = a->timeout_s * 1000;
 	flaghook_client *c = NULL;

@@ -36,3 +36,8 @@ int64_t flaghook__sat_mul(int64_t a, int64_t b)
 		return INT64_MIN;
 	return a * b;
 }
+
+int64_t flaghook__ms_to_us(int64_t ms)
+{
+	return ms <= 0 ? 0 : flaghook__sat_mul(ms, 1000);
+}

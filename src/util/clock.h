@@ -14,5 +14,8 @@ int64_t flaghook__mono_us(void);
 int64_t flaghook__sat_add(int64_t a, int64_t b);
 /* a * b for b >= 0, clamped likewise. */
 int64_t flaghook__sat_mul(int64_t a, int64_t b);
+/* A caller's milliseconds ("never" may be INT64_MAX) as microseconds,
+ * saturating; 0 for anything not positive. */
+int64_t flaghook__ms_to_us(int64_t ms);
 
 #endif

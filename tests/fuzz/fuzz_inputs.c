@@ -10,8 +10,8 @@
  * Built with libFuzzer by `make fuzz`; tests/fuzz/replay.c runs the corpus
  * under `make check` with any compiler.
  */
-#include "internal.h"
-#include "policy.h"
+#include "client/policy.h"
+#include "payload/render.h"
 
 #include <stdlib.h>
 #include <string.h>

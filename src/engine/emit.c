@@ -1,9 +1,15 @@
 /*
  * flaghook_emit: validate and render once per body shape, route, then
- * either attempt each delivery now (SYNC) or hand them to the engine
- * (ASYNC).  Also the one attempt both paths share: sign and send.
+ * either hand the deliveries to the engine (ASYNC) or attempt them all at
+ * once and wait for the slowest (SYNC).
  */
-#include "client.h"
+#include "client/registry.h"
+#include "engine/attempt.h"
+#include "engine/engine.h"
+#include "engine/run.h"
+#include "engine/sched.h"
+#include "payload/render.h"
+#include "payload/sign.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +17,6 @@
 #include <sys/random.h>
 
 #define EVENT_ID_BYTES 37 /* UUID text + NUL */
-#define MAX_HEADERS 9
 
 /* A random (version 4) UUID names the event: stable across its deliveries
  * and attempts, and the webhook-id of Standard Webhooks. */
@@ -31,150 +36,6 @@ static int new_event_id(char out[EVENT_ID_BYTES])
 	flaghook__hex(hex, b, sizeof(b));
 	snprintf(out, EVENT_ID_BYTES, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
 	return 0;
-}
-
-/* ---- one attempt ---- */
-
-void flaghook__attempt(flaghook_client *c, const fh_endpoint *ep, const flaghook_delivery *d,
-                       fh_attempt *at, char *response_buf)
-{
-	flaghook_header h[MAX_HEADERS];
-	size_t nh = 0;
-	char signature[FLAGHOOK_SIGNATURE_HEX_BYTES + 1];
-	char ts[24];
-	char *standard = NULL;
-	size_t standard_size = 0;
-
-	memset(at, 0, sizeof(*at));
-	at->started_us = flaghook__now_us();
-	h[nh++] = (flaghook_header){ "Content-Type", "application/json" };
-	h[nh++] = (flaghook_header){ "User-Agent", c->user_agent };
-	/* The receiver's key for dropping duplicates: the same for every
-	 * endpoint, retry and restart of this event. */
-	h[nh++] = (flaghook_header){ "X-Flaghook-Event-Id", d->event_id };
-	int rc = 0;
-	if (ep->secret) {
-		rc = flaghook_sign(signature, sizeof(signature), ep->secret, ep->secret_len, d->body, d->body_len);
-		h[nh++] = (flaghook_header){ "X-Flagsmith-Signature", signature };
-	}
-	if (!rc && ep->standard_secret_count) {
-		/* webhook-timestamp is per attempt; one signature per secret. */
-		int64_t now_s = flaghook__now_us() / 1000000;
-		snprintf(ts, sizeof(ts), "%lld", (long long)now_s);
-		size_t per = flaghook_standard_signature_bytes();
-		standard_size = per * ep->standard_secret_count;
-		standard = flaghook__malloc(c->allocator, standard_size);
-		if (!standard)
-			rc = FLAGHOOK_ENOMEM;
-		for (size_t i = 0; !rc && i < ep->standard_secret_count; i++) {
-			char *p = standard + (i ? strlen(standard) : 0);
-			if (i)
-				*p++ = ' ';
-			rc = flaghook_standard_sign(p, per, ep->standard_secrets[i], d->event_id, now_s,
-			                            d->body, d->body_len);
-		}
-		h[nh++] = (flaghook_header){ "webhook-id", d->event_id };
-		h[nh++] = (flaghook_header){ "webhook-timestamp", ts };
-		h[nh++] = (flaghook_header){ "webhook-signature", standard };
-	}
-
-	flaghook_response resp;
-	memset(&resp, 0, sizeof(resp));
-	resp.version = FLAGHOOK_RESPONSE_VERSION;
-	resp.error = at->error;
-	resp.error_size = sizeof(at->error);
-	resp.body = response_buf;
-	resp.body_size = c->max_response_bytes;
-	if (!rc) {
-		flaghook_request req = { FLAGHOOK_REQUEST_VERSION, ep->url, h, nh, d->body, d->body_len,
-		                         c->connect_timeout_ms, c->timeout_ms,
-		                         c->mode == FLAGHOOK_MODE_ASYNC ? flaghook__cancelled : NULL, c };
-		rc = c->transport.send(&req, &resp, c->transport.user_data);
-		if (rc && !at->error[0])
-			snprintf(at->error, sizeof(at->error), "transport failed: %s", flaghook_strerror(rc));
-	} else {
-		snprintf(at->error, sizeof(at->error), "signing failed: %s", flaghook_strerror(rc));
-	}
-	flaghook__wipe(signature, sizeof(signature));
-	if (standard) {
-		flaghook__wipe(standard, standard_size);
-		flaghook__free(c->allocator, standard);
-	}
-
-	at->rc = rc;
-	at->status = rc ? 0 : resp.status;
-	at->errclass = rc ? FLAGHOOK_ERRCLASS_OTHER : resp.errclass;
-	if (at->status >= 200 && at->status <= 299) {
-		at->errclass = FLAGHOOK_ERRCLASS_NONE;
-	} else if (at->status) {
-		at->errclass = FLAGHOOK_ERRCLASS_HTTP;
-		if (!at->error[0])
-			snprintf(at->error, sizeof(at->error), "HTTP status %d", (int)at->status);
-	} else if (at->errclass == FLAGHOOK_ERRCLASS_NONE) {
-		at->errclass = FLAGHOOK_ERRCLASS_OTHER; /* no status and no class: still a failure */
-	}
-	memcpy(at->retry_after, resp.retry_after, sizeof(at->retry_after));
-	at->retry_after[sizeof(at->retry_after) - 1] = '\0';
-	at->response = response_buf;
-	at->response_len = resp.body_len < resp.body_size ? resp.body_len : resp.body_size;
-	at->finished_us = flaghook__now_us();
-}
-
-int flaghook__storage_put(flaghook_client *c, flaghook_delivery *ds, size_t n)
-{
-	flaghook__error_clear();
-	int rc = c->storage.put(ds, n, c->storage.user_data);
-	if (!rc)
-		return 0;
-	/* The store's own detail says what went wrong (the disk is full, the
-	 * server went away); copy it before writing ours over it. */
-	char detail[384];
-	snprintf(detail, sizeof(detail), "%s", flaghook_last_error());
-	if (rc != FLAGHOOK_ENOMEM)
-		rc = FLAGHOOK_ESTORAGE;
-	return flaghook__error(rc, "the store could not record the event, nothing was sent: %s",
-	                       detail[0] ? detail : flaghook_strerror(rc));
-}
-
-int flaghook__record(flaghook_client *c, const flaghook_delivery *d, int outcome, const fh_attempt *at,
-                     int32_t number, int64_t next_attempt_us)
-{
-	int64_t now = flaghook__now_us();
-	flaghook_attempt a = {
-		.version = FLAGHOOK_ATTEMPT_VERSION,
-		.delivery_id = d->id,
-		.endpoint_id = d->endpoint_id,
-		.event_id = d->event_id,
-		.number = number,
-		.outcome = outcome,
-		.status = at->status,
-		.errclass = at->errclass,
-		.started_us = at->started_us ? at->started_us : now,
-		.finished_us = at->finished_us ? at->finished_us : now,
-		.next_attempt_us = next_attempt_us,
-		.error = at->error,
-		.response = at->response,
-		.response_len = at->response ? at->response_len : 0,
-	};
-	return c->storage.record(d, &a, c->storage.user_data);
-}
-
-void flaghook__result(flaghook_result *res, const fh_endpoint *ep, const flaghook_delivery *d,
-                      int32_t event_type, int outcome, const fh_attempt *at, int64_t elapsed_us)
-{
-	memset(res, 0, sizeof(*res));
-	res->version = FLAGHOOK_RESULT_VERSION;
-	res->endpoint_id = ep->id;
-	res->event_id = d->event_id;
-	res->event_type = event_type;
-	res->outcome = outcome;
-	res->status = at->status;
-	res->errclass = at->errclass;
-	res->attempts = d->attempts;
-	res->elapsed_us = elapsed_us;
-	res->error = at->error;
-	res->response = at->response ? at->response : "";
-	res->response_len = at->response ? at->response_len : 0;
 }
 
 /* ---- emit ---- */
@@ -218,28 +79,74 @@ static void release_shapes(flaghook_client *c, fh_body **all, size_t n)
 		flaghook__body_release(c, all[i]);
 }
 
+/* SYNC: the attempts under way, counted down by their transports. */
+typedef struct sync_wait {
+	flaghook_client *c;
+	size_t remaining;
+} sync_wait;
+
+static void sync_done(void *ctx)
+{
+	sync_wait *w = ctx;
+	pthread_mutex_lock(&w->c->engine_lock);
+	w->remaining--;
+	pthread_cond_broadcast(&w->c->progress);
+	pthread_mutex_unlock(&w->c->engine_lock);
+}
+
+static bool sync_all_done(flaghook_client *c, void *arg)
+{
+	(void)c;
+	return ((sync_wait *)arg)->remaining == 0;
+}
+
+/* Every endpoint's attempt starts at once; emit returns when the slowest
+ * has finished.  A blocking transport can only send them one by one. */
 static int emit_sync(flaghook_client *c, fh_endpoint **eps, size_t n, fh_body **bodies,
                      flaghook_delivery *ds, int64_t start)
 {
 	int rc = flaghook__storage_put(c, ds, n);
 	if (rc)
 		return rc;
-	char *response = flaghook__malloc(c->allocator, c->max_response_bytes);
-	if (!response)
+	fh_attempt **ats = flaghook__calloc(c->allocator, n, sizeof(*ats));
+	if (!ats)
 		return flaghook__error(FLAGHOOK_ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		if (!(ats[i] = flaghook__attempt_new(c))) {
+			for (size_t k = 0; k < i; k++)
+				flaghook__attempt_free(c, ats[k]);
+			flaghook__free(c->allocator, ats);
+			return flaghook__error(FLAGHOOK_ENOMEM, "out of memory");
+		}
+	}
+	sync_wait w = { c, 0 };
+	for (size_t i = 0; i < n; i++) {
+		if (flaghook__attempt_prepare(c, eps[i], &ds[i], ats[i], false) != 0)
+			continue; /* over already (refused, signing): prepare said how */
+		pthread_mutex_lock(&c->engine_lock);
+		w.remaining++;
+		pthread_mutex_unlock(&c->engine_lock);
+		if (flaghook__attempt_run(c, ats[i], sync_done, &w)) {
+			pthread_mutex_lock(&c->engine_lock);
+			w.remaining--; /* sent already, or never started */
+			pthread_mutex_unlock(&c->engine_lock);
+		}
+	}
+	flaghook__run_until(c, sync_all_done, &w, INT64_MAX);
+
 	int failed = 0, unrecorded = 0;
 	char why[320] = ""; /* the first failure, said in the error */
 	for (size_t i = 0; i < n; i++) {
-		fh_attempt at;
-		flaghook__attempt(c, eps[i], &ds[i], &at, response);
+		fh_attempt *at = ats[i];
+		flaghook__attempt_conclude(at);
 		ds[i].attempts++;
 		/* Synchronous delivery tries once; the engine is what retries. */
-		int outcome = at.status >= 200 && at.status <= 299 ? FLAGHOOK_OUTCOME_DELIVERED
-		                                                     : FLAGHOOK_OUTCOME_GAVE_UP;
-		unrecorded += flaghook__record(c, &ds[i], outcome, &at, ds[i].attempts, 0) != 0;
+		int outcome = at->status >= 200 && at->status <= 299 ? FLAGHOOK_OUTCOME_DELIVERED
+		                                                       : FLAGHOOK_OUTCOME_GAVE_UP;
+		unrecorded += flaghook__record(c, &ds[i], outcome, at, ds[i].attempts, 0) != 0;
 		if (outcome != FLAGHOOK_OUTCOME_DELIVERED && !failed++)
 			snprintf(why, sizeof(why), "endpoint %llu: %s: %s", (unsigned long long)eps[i]->id,
-			         flaghook_errclass_name(at.errclass), at.error[0] ? at.error : "failed");
+			         flaghook_errclass_name(at->errclass), at->error[0] ? at->error : "failed");
 		pthread_mutex_lock(&c->engine_lock);
 		if (outcome == FLAGHOOK_OUTCOME_DELIVERED) {
 			eps[i]->delivered++;
@@ -251,7 +158,7 @@ static int emit_sync(flaghook_client *c, fh_endpoint **eps, size_t n, fh_body **
 		pthread_mutex_unlock(&c->engine_lock);
 		if (c->on_attempt || c->on_result) {
 			flaghook_result res;
-			flaghook__result(&res, eps[i], &ds[i], bodies[i]->event_type, outcome, &at,
+			flaghook__result(&res, eps[i], &ds[i], bodies[i]->event_type, outcome, at,
 			                 flaghook__mono_us() - start);
 			if (c->on_attempt)
 				c->on_attempt(&res, c->user_data);
@@ -259,7 +166,9 @@ static int emit_sync(flaghook_client *c, fh_endpoint **eps, size_t n, fh_body **
 				c->on_result(&res, c->user_data);
 		}
 	}
-	flaghook__free(c->allocator, response);
+	for (size_t i = 0; i < n; i++)
+		flaghook__attempt_free(c, ats[i]);
+	flaghook__free(c->allocator, ats);
 	/* Every outcome reached on_result; the return value says what the
 	 * caller most needs to act on. */
 	if (failed)

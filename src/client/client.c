@@ -1,5 +1,9 @@
 /* The client: options, lifecycle, global init, plug-in table initialisers. */
-#include "client.h"
+#include "client/client.h"
+#include "client/registry.h"
+#include "engine/engine.h"
+#include "net/tls.h"
+#include "plugins/plugins.h"
 
 #include <curl/curl.h>
 
@@ -11,7 +15,9 @@
 #define DEFAULT_MAX_RESPONSE (64 * 1024)
 #define DEFAULT_THREADS 4
 #define DEFAULT_MAX_PENDING 100000
-#define DEFAULT_MAX_IN_FLIGHT 4
+#define DEFAULT_MAX_IN_FLIGHT 16
+#define DEFAULT_MAX_TRANSFERS 1000
+#define MAX_ALLOW_CIDRS 1024
 #define DEFAULT_BREAKER_THRESHOLD 5
 #define DEFAULT_BREAKER_COOLDOWN_MS 30000
 #define DEFAULT_SHUTDOWN_MS 5000
@@ -46,11 +52,19 @@ void flaghook_global_cleanup(void)
 /* ---- plug-in table initialisers ---- */
 
 /* Each table's size at every version (see util/version.h). */
-static const size_t transport_sizes[] = { 0, sizeof(flaghook_transport) };
+static const size_t transport_sizes[] = {
+	0,
+	FH_SIZE_BEFORE(flaghook_transport, start), /* 1: send only */
+	sizeof(flaghook_transport),                 /* 2: start, cancel */
+};
 static const size_t executor_sizes[] = { 0, sizeof(flaghook_executor) };
 static const size_t storage_sizes[] = { 0, sizeof(flaghook_storage) };
 static const size_t allocator_sizes[] = { 0, sizeof(flaghook_allocator) };
-static const size_t client_options_sizes[] = { 0, sizeof(flaghook_client_options) };
+static const size_t client_options_sizes[] = {
+	0,
+	FH_SIZE_BEFORE(flaghook_client_options, allow_private), /* 1 */
+	sizeof(flaghook_client_options),                         /* 2: the network */
+};
 
 int flaghook_transport_init(flaghook_transport *t, unsigned int version)
 {
@@ -162,8 +176,8 @@ static int check_options(const flaghook_client_options *o)
 		return flaghook__error(FLAGHOOK_EINVAL, "client options timers %d is not a timer mode", (int)o->timers);
 	if (o->allocator && (!o->allocator->malloc || !o->allocator->realloc || !o->allocator->free))
 		return flaghook__error(FLAGHOOK_EINVAL, "allocator needs all three functions");
-	if (o->transport && !o->transport->send)
-		return flaghook__error(FLAGHOOK_EINVAL, "transport needs send");
+	if (o->transport && !o->transport->send && !o->transport->start)
+		return flaghook__error(FLAGHOOK_EINVAL, "transport needs send or start");
 	if (o->storage && (!o->storage->put || !o->storage->record))
 		return flaghook__error(FLAGHOOK_EINVAL, "storage needs put and record");
 	if (o->executor && !o->executor->submit)
@@ -173,7 +187,57 @@ static int check_options(const flaghook_client_options *o)
 			if ((unsigned char)*p < 0x20 || *p == 0x7f)
 				return flaghook__error(FLAGHOOK_EINVAL, "user_agent has a control character");
 	}
+	if (o->max_transfers < 0 || o->max_host_connections < 0)
+		return flaghook__error(FLAGHOOK_EINVAL, "client options max_transfers and max_host_connections must "
+		                                        "not be negative");
+	if (o->tls_min_version && o->tls_min_version != FLAGHOOK_TLS_1_2 && o->tls_min_version != FLAGHOOK_TLS_1_3)
+		return flaghook__error(FLAGHOOK_EINVAL, "client options tls_min_version 0x%x is not FLAGHOOK_TLS_1_2 "
+		                       "or FLAGHOOK_TLS_1_3 (nothing older is allowed)", (unsigned)o->tls_min_version);
+	if (o->http_version != FLAGHOOK_HTTP_DEFAULT && o->http_version != FLAGHOOK_HTTP_1_1)
+		return flaghook__error(FLAGHOOK_EINVAL, "client options http_version %d is not a FLAGHOOK_HTTP_*",
+		                       (int)o->http_version);
+	if (o->allow_cidr_count && !o->allow_cidrs)
+		return flaghook__error(FLAGHOOK_EINVAL, "client options allow_cidrs is NULL with a count");
+	if (o->allow_cidr_count > MAX_ALLOW_CIDRS)
+		return flaghook__error(FLAGHOOK_EINVAL, "client options allow_cidrs: at most %d", MAX_ALLOW_CIDRS);
+	if (o->proxy) {
+		for (const char *p = o->proxy; *p; p++)
+			if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+				return flaghook__error(FLAGHOOK_EINVAL, "proxy has a space or control character");
+		if (!o->proxy[0])
+			return flaghook__error(FLAGHOOK_EINVAL, "proxy is empty: NULL means none");
+	}
+	return flaghook__tls_check("client", o->ca_file, o->ca_path, NULL, NULL, NULL);
+}
+
+/* The guard: its allow-list parsed once, here. */
+static int guard_make(flaghook_client *c, const flaghook_client_options *o)
+{
+	c->guard.on = o->proxy == NULL;
+	c->guard.policy.allow_private = o->allow_private != 0;
+	if (!o->allow_cidr_count)
+		return 0;
+	c->guard.allow = flaghook__calloc(c->allocator, o->allow_cidr_count, sizeof(*c->guard.allow));
+	if (!c->guard.allow)
+		return flaghook__error(FLAGHOOK_ENOMEM, "out of memory");
+	for (size_t i = 0; i < o->allow_cidr_count; i++) {
+		char what[48];
+		snprintf(what, sizeof(what), "allow_cidrs[%zu]", i);
+		int rc = flaghook__cidr_parse(o->allow_cidrs[i], &c->guard.allow[i], what);
+		if (rc)
+			return rc;
+	}
+	c->guard.policy.allow = c->guard.allow;
+	c->guard.policy.allow_count = o->allow_cidr_count;
 	return 0;
+}
+
+static int copy_string(flaghook_client *c, char **to, const char *from)
+{
+	if (!from)
+		return 0;
+	*to = flaghook__strdup(c->allocator, from);
+	return *to ? 0 : flaghook__error(FLAGHOOK_ENOMEM, "out of memory");
 }
 
 int flaghook_client_new(flaghook_client **out, const flaghook_client_options *opts)
@@ -212,11 +276,12 @@ int flaghook_client_new(flaghook_client **out, const flaghook_client_options *op
 	c->user_data = o->user_data;
 	c->max_pending = o->max_pending ? o->max_pending : DEFAULT_MAX_PENDING;
 	c->emit_wait_ms = o->emit_wait_ms;
-	/* With the built-in pool, one endpoint may hold at most half its
-	 * threads, so a slow receiver cannot starve the others. */
-	int32_t threads = o->threads ? o->threads : DEFAULT_THREADS;
-	c->max_in_flight = o->max_in_flight ? o->max_in_flight
-	                   : o->executor ? DEFAULT_MAX_IN_FLIGHT : (threads / 2 ? threads / 2 : 1);
+	/* No thread waits on a transfer, so in-flight limits are about the
+	 * receivers, not the pool: a slow endpoint holds at most
+	 * max_in_flight of the client's max_transfers. */
+	c->max_in_flight = o->max_in_flight ? o->max_in_flight : DEFAULT_MAX_IN_FLIGHT;
+	c->max_transfers = o->max_transfers ? o->max_transfers : DEFAULT_MAX_TRANSFERS;
+	c->tls_min_version = o->tls_min_version ? o->tls_min_version : FLAGHOOK_TLS_1_2;
 	c->breaker_threshold = o->breaker_threshold ? o->breaker_threshold : DEFAULT_BREAKER_THRESHOLD;
 	c->breaker_cooldown_ms = o->breaker_cooldown_ms ? o->breaker_cooldown_ms : DEFAULT_BREAKER_COOLDOWN_MS;
 	c->disable_after_ms = o->disable_after_ms;
@@ -237,10 +302,19 @@ int flaghook_client_new(flaghook_client **out, const flaghook_client_options *op
 		rc = flaghook__error(FLAGHOOK_ENOMEM, "out of memory");
 		goto fail;
 	}
-	if (o->transport)
-		c->transport = *o->transport;
-	else if ((rc = flaghook__transport_curl(&c->transport, c->allocator, o->ca_file)))
+	if ((rc = copy_string(c, &c->ca_file, o->ca_file)) || (rc = copy_string(c, &c->ca_path, o->ca_path)) ||
+	    (rc = copy_string(c, &c->proxy, o->proxy)) || (rc = guard_make(c, o)))
 		goto fail;
+	if ((rc = flaghook__engine_init(c)))
+		goto fail;
+	if (o->transport) {
+		c->transport = *o->transport;
+	} else {
+		fh_curl_config cc = { c->allocator, c->loop, &c->guard, o->max_host_connections, o->http_version };
+		if ((rc = flaghook__transport_curl(&c->transport, &cc)))
+			goto fail;
+		c->own_transport = true;
+	}
 	if (o->storage)
 		c->storage = *o->storage;
 	else if ((rc = flaghook__storage_memory(&c->storage, c->allocator)))
@@ -274,7 +348,12 @@ void flaghook_client_free(flaghook_client *c)
 		c->transport.destroy(c->transport.user_data);
 	if (c->storage.destroy)
 		c->storage.destroy(c->storage.user_data);
+	flaghook__engine_free(c); /* the loop, after the transport that used it */
 	flaghook__free(c->allocator, c->user_agent);
+	flaghook__free(c->allocator, c->ca_file);
+	flaghook__free(c->allocator, c->ca_path);
+	flaghook__free_secret(c->allocator, c->proxy); /* it may carry credentials */
+	flaghook__free(c->allocator, c->guard.allow);
 	pthread_rwlock_destroy(&c->lock);
 	pthread_mutex_destroy(&c->error_lock);
 	flaghook_allocator a = c->allocator_copy;

@@ -7,7 +7,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* strtod_l, newlocale */
 #endif
-#include "internal.h"
+#include "payload/json.h"
 
 #include <assert.h>
 #include <locale.h>

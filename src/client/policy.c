@@ -7,7 +7,7 @@
  * DNS, TLS, reset), 408, 429 and 5xx, honouring
  * Retry-After, and treating 410 Gone as "stop sending here".
  */
-#include "policy.h"
+#include "client/policy.h"
 
 #include <curl/curl.h>
 

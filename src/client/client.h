@@ -1,15 +1,28 @@
-/* The client handle, its endpoints and the asynchronous engine's state,
- * shared by client.c, endpoint.c, dispatch.c and engine.c. */
-#ifndef FLAGHOOK_CLIENT_H
-#define FLAGHOOK_CLIENT_H
+/*
+ * The model every layer above the plug-ins shares: the client handle, its
+ * endpoints, rendered bodies, deliveries (jobs) and the attempt in flight.
+ * Only data and the few helpers that every layer needs live here; each
+ * module's functions are in its own header (engine/sched.h, ...).
+ *
+ * Locks: `lock` (rwlock) guards the endpoint registry; `engine_lock`
+ * guards every job's state, every endpoint's queue and counters, the timer
+ * heap and the counts below it.  A thread never holds both, and never
+ * calls a plug-in or a callback holding either.
+ */
+#ifndef FLAGHOOK_CLIENT_CLIENT_H
+#define FLAGHOOK_CLIENT_CLIENT_H
 
 #include "internal.h"
-#include "policy.h"
+#include "client/policy.h"
+#include "net/resolve.h"
+#include "net/url.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 
 struct fh_job;
+struct fh_loop;
+struct fh_watch;
 typedef struct fh_pool fh_pool;
 
 typedef enum fh_breaker { FH_CLOSED, FH_OPEN, FH_HALF_OPEN } fh_breaker;
@@ -22,13 +35,20 @@ typedef struct fh_endpoint {
 	uint32_t events;            /* resolved mask, never 0 */
 	int32_t profile;
 	uint32_t render_flags;
-	char *url;
+	char *url;                  /* wiped when freed: it may carry credentials */
+	fh_url parsed;              /* host, port, scheme */
 	char *secret;               /* NULL: no X-Flagsmith-Signature */
 	size_t secret_len;
 	char **standard_secrets;
 	size_t standard_secret_count;
+	char *ca_file, *ca_path, *client_cert, *client_key, *client_key_password;
 	atomic_int enabled;
 	atomic_int refs;            /* the registry's, every job's and timer's */
+
+	/* The guard's name cache (resolve.c), under its own lock. */
+	pthread_mutex_t dns_lock;
+	fh_addrs dns;
+	int64_t dns_until;          /* monotonic; 0: not resolved */
 
 	/* Asynchronous delivery; guarded by the client's engine lock. */
 	fh_policy policy;
@@ -39,6 +59,8 @@ typedef struct fh_endpoint {
 	bool fifo_busy;             /* FIFO: a delivery is running or awaits its retry */
 	bool fifo_via_claim;        /* FIFO deliveries have come through claim: the
 	                               successors of one that ends wait in the store */
+	bool starved;               /* waits in the client's list for a transfer slot */
+	struct fh_endpoint *starved_next;
 	int32_t consecutive_failures;
 	int64_t failing_since;      /* client clock; 0: not failing */
 	fh_breaker breaker;
@@ -57,10 +79,38 @@ typedef struct fh_body {
 	int64_t emit_us;            /* client clock at emit */
 } fh_body;
 
+#define FH_MAX_HEADERS 9
+
+/*
+ * One attempt: the request handed to the transport and what comes back.
+ * Everything the transport sees lives here until its done is called.
+ */
+typedef struct fh_attempt {
+	flaghook_request req;
+	flaghook_response resp;
+	flaghook_header h[FH_MAX_HEADERS];
+	const char *addr_ptr[FH_MAX_ADDRS];
+	fh_addrs addrs;
+	char signature[FLAGHOOK_SIGNATURE_HEX_BYTES + 1];
+	char ts[24];
+	char *standard;             /* webhook-signature value (allocated) */
+	size_t standard_size;
+	char *response;             /* max_response_bytes, allocated */
+	/* The outcome, once finished. */
+	bool ran;                   /* handed to the transport (else prepare ended it) */
+	int rc;                     /* the transport could not run: a negative code */
+	int32_t status;
+	int32_t errclass;
+	char error[256];
+	char retry_after[64];
+	size_t response_len;
+	int64_t started_us, finished_us; /* wall clock */
+} fh_attempt;
+
 typedef enum fh_job_state { FH_JOB_READY, FH_JOB_WAITING, FH_JOB_RUNNING } fh_job_state;
 
 typedef struct fh_job {
-	struct fh_job *next;        /* ready list */
+	struct fh_job *next;        /* ready list, or a batch */
 	struct fh_job *all_prev, *all_next; /* every pending job of the client */
 	fh_endpoint *ep;            /* holds a reference */
 	fh_body *body;              /* holds a reference */
@@ -69,16 +119,19 @@ typedef struct fh_job {
 	int64_t due;                /* client clock, while waiting */
 	bool holds_slot;            /* FIFO: keeps the endpoint's slot while waiting */
 	bool is_probe;              /* sent while the circuit was half-open */
+	bool holds_transfer;        /* counted in the client's transfers */
 	int32_t refusals;           /* executor refusals in a row */
 	const char *finish_reason;  /* non-NULL: finish without an attempt, giving this */
 	int32_t last_status, last_errclass;
 	char *last_error;
+	fh_attempt *at;             /* the attempt in flight, while RUNNING */
 } fh_job;
 
+/* A job on the timer heap: a retry, or a circuit to half-open. */
 typedef struct fh_timer {
 	int64_t due;
-	fh_job *job;                /* a retry, or */
-	fh_endpoint *ep;            /* a circuit to half-open (holds a reference) */
+	fh_job *job;
+	fh_endpoint *ep;            /* holds a reference */
 } fh_timer;
 
 struct flaghook_client {
@@ -90,7 +143,11 @@ struct flaghook_client {
 	size_t max_body_bytes;
 	size_t max_response_bytes;
 	char *user_agent;
+	char *ca_file, *ca_path, *proxy;
+	int32_t tls_min_version;
+	fh_guard guard;
 	flaghook_transport transport;
+	bool own_transport;         /* the default: it runs on our loop */
 	flaghook_storage storage;
 	void (*on_result)(const flaghook_result *, void *);
 	void (*on_attempt)(const flaghook_result *, void *);
@@ -105,9 +162,24 @@ struct flaghook_client {
 	pthread_mutex_t error_lock;
 	char last_error[512];
 
-	/* ---- the asynchronous engine (engine.c) ---- */
+	/* ---- the I/O loop (engine/run.c) ---- */
+	struct fh_loop *loop;
+	pthread_mutex_t driver;     /* whoever runs the loop holds it */
+	int wake_fd;                /* eventfd: finished transfers, stop */
+	int timer_fd;               /* timerfd: the heap's next due time */
+	struct fh_watch *wake_w, *timer_w;
+	bool has_io_thread;
+	pthread_t io_thread;
+	atomic_int stop_io;
+	/* Finished transfers waiting to be finished (any thread appends). */
+	pthread_mutex_t done_lock;
+	fh_job *done_head, *done_tail;
+	bool done_signalled;
+
+	/* ---- the asynchronous engine ---- */
 	fh_policy policy;
 	int32_t max_in_flight;
+	int32_t max_transfers;
 	int32_t breaker_threshold;
 	int64_t breaker_cooldown_ms;
 	int64_t disable_after_ms;
@@ -117,22 +189,22 @@ struct flaghook_client {
 	int32_t timers;
 	int64_t (*clock)(void *);
 	flaghook_executor executor;
+	bool inline_executor;       /* TICK mode without an executor: the host's thread */
 	fh_pool *pool;
 
 	pthread_mutex_t engine_lock;
 	pthread_cond_t progress;    /* a delivery finished or a job returned */
-	pthread_cond_t wake;        /* the timer heap changed */
 	bool engine_started;
 	fh_timer *heap;
 	size_t heap_len, heap_cap;
+	int64_t armed;              /* the due time timer_fd is armed for (client clock) */
 	fh_job *all_jobs;
 	size_t pending;             /* accepted, not finished */
-	size_t running;             /* handed to the executor, not returned */
+	size_t running;             /* jobs RUNNING: handed out, not finished */
+	int32_t transfers;          /* attempts in flight, every endpoint */
+	fh_endpoint *starved_head, *starved_tail; /* waiting for a transfer slot */
 	bool closing;
 	atomic_int aborting;
-	bool stop_scheduler;
-	bool has_scheduler;
-	pthread_t scheduler;
 	uint64_t rng;
 	/* Claiming from the store (a store with claim, ASYNC mode). */
 	bool durable;               /* the store keeps what shutdown leaves */
@@ -140,64 +212,13 @@ struct flaghook_client {
 	int64_t next_poll;          /* client clock */
 	bool poll_soon;             /* poll at the next chance, not at next_poll */
 	bool polling;               /* a claim is running (one at a time) */
+	bool poll_queued;           /* a poll job was handed to the executor */
 	bool poll_blocked;          /* a poll stopped: max_pending was reached */
 };
 
 /* Copies the thread's last error into the client; returns rc. */
 int flaghook__client_fail(flaghook_client *c, int rc);
+/* The client's clock (the caller's, or CLOCK_MONOTONIC), microseconds. */
 int64_t flaghook__clock(flaghook_client *c);
-
-void flaghook__endpoint_release(flaghook_client *c, fh_endpoint *ep);
-/* The registered endpoint with this id, with a reference taken; NULL if none. */
-fh_endpoint *flaghook__endpoint_find(flaghook_client *c, uint64_t id);
-/* Takes a reference on every enabled endpoint that should get an event of
- * this type and scope.  *out is allocated; count in *n. */
-int flaghook__route(flaghook_client *c, int type, int64_t env_id, int64_t org_id,
-                    fh_endpoint ***out, size_t *n);
-void flaghook__endpoints_free(flaghook_client *c);
-
-/* One attempt of one delivery (dispatch.c): sign, send, no decision. */
-typedef struct fh_attempt {
-	int rc;                     /* the transport could not run: a negative code */
-	int32_t status;
-	int32_t errclass;
-	char error[256];
-	char retry_after[64];
-	char *response;             /* excerpt, response_len bytes */
-	size_t response_len;
-	int64_t started_us, finished_us; /* wall clock */
-} fh_attempt;
-/* storage.put, with the store's detail in the error; ESTORAGE or ENOMEM. */
-int flaghook__storage_put(flaghook_client *c, flaghook_delivery *ds, size_t n);
-/* Books an attempt (or, number 0, an end without one) in the store. */
-int flaghook__record(flaghook_client *c, const flaghook_delivery *d, int outcome, const fh_attempt *at,
-                     int32_t number, int64_t next_attempt_us);
-void flaghook__attempt(flaghook_client *c, const fh_endpoint *ep, const flaghook_delivery *d,
-                       fh_attempt *out, char *response_buf);
-void flaghook__result(flaghook_result *res, const fh_endpoint *ep, const flaghook_delivery *d,
-                      int32_t event_type, int outcome, const fh_attempt *at, int64_t elapsed_us);
-
-/* The engine (engine.c). */
-int flaghook__engine_start(flaghook_client *c, int threads);
-int flaghook__cancelled(void *client);
-void flaghook__engine_stop(flaghook_client *c);
-/* Hands n new jobs to the engine; on failure frees none of them. */
-int flaghook__engine_accept(flaghook_client *c, fh_job **jobs, size_t n);
-void flaghook__body_release(flaghook_client *c, fh_body *b);
-/* Enables ep afresh (failures and circuit reset) and sends what waited. */
-void flaghook__engine_enable(flaghook_client *c, fh_endpoint *ep);
-/* Asks the store for unheld deliveries at the next chance (new endpoint,
- * a FIFO delivery finished, a re-queue). */
-void flaghook__engine_poll_soon(flaghook_client *c);
-/* Polls in the caller's thread, after any poll under way (a new endpoint:
- * what waits for it is queued before the caller's next emit). */
-void flaghook__engine_poll_now(flaghook_client *c);
-/* Disables ep and gives up its waiting deliveries, reporting each. */
-void flaghook__engine_disable(flaghook_client *c, fh_endpoint *ep, const char *why);
-
-/* The built-in pool (executor_pool.c). */
-int flaghook__pool_start(fh_pool **out, int threads, const flaghook_allocator *a);
-int flaghook__pool_submit(void (*job)(void *), void *arg, void *user_data);
-void flaghook__pool_stop(fh_pool *p);
 
 #endif

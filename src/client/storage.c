@@ -1,6 +1,8 @@
 /* The storage table's public side: init functions and the inspection and
  * replay calls, which check their arguments and hand over to the store. */
-#include "client.h"
+#include "client/client.h"
+#include "engine/engine.h"
+#include "util/query.h"
 
 static const size_t query_sizes[] = { 0, sizeof(flaghook_query) };
 
@@ -9,17 +11,6 @@ int flaghook_query_init(flaghook_query *q, unsigned int version)
 	int rc = flaghook__struct_init(q, version, query_sizes, FH_COUNT(query_sizes), "query");
 	if (!rc)
 		q->state = FLAGHOOK_STATE_ANY;
-	return rc;
-}
-
-int flaghook__check_query(const flaghook_query *q, const char *who)
-{
-	if (!q)
-		return 0; /* NULL: everything */
-	int rc = flaghook__check_version(q->version, FLAGHOOK_QUERY_VERSION, who);
-	if (!rc && q->state != FLAGHOOK_STATE_ANY &&
-	    (q->state < FLAGHOOK_DELIVERY_PENDING || q->state > FLAGHOOK_DELIVERY_DEAD))
-		rc = flaghook__error(FLAGHOOK_EINVAL, "%s state %d is not a delivery state", who, (int)q->state);
 	return rc;
 }
 

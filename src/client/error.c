@@ -29,6 +29,7 @@ const char *flaghook_strerror(int code)
 	case FLAGHOOK_ETIMEOUT: return "timed out";
 	case FLAGHOOK_ESYSTEM: return "system error";
 	case FLAGHOOK_ENOTSUP: return "not supported by the plug-in";
+	case FLAGHOOK_EREFUSED: return "address refused";
 	default: return "unknown error";
 	}
 }
@@ -47,4 +48,19 @@ int flaghook_error_set(int code, const char *detail)
 	return code;
 }
 
-
+const char *flaghook_errclass_name(int errclass)
+{
+	switch (errclass) {
+	case FLAGHOOK_ERRCLASS_NONE: return "none";
+	case FLAGHOOK_ERRCLASS_CONNECT: return "connect";
+	case FLAGHOOK_ERRCLASS_TIMEOUT: return "timeout";
+	case FLAGHOOK_ERRCLASS_DNS: return "dns";
+	case FLAGHOOK_ERRCLASS_TLS: return "tls";
+	case FLAGHOOK_ERRCLASS_SEND: return "send";
+	case FLAGHOOK_ERRCLASS_RECV: return "recv";
+	case FLAGHOOK_ERRCLASS_HTTP: return "http";
+	case FLAGHOOK_ERRCLASS_OTHER: return "other";
+	case FLAGHOOK_ERRCLASS_REFUSED: return "refused";
+	default: return "unknown";
+	}
+}

@@ -1,6 +1,6 @@
 /* Retry policies: the one place a retry is decided. */
-#ifndef FLAGHOOK_POLICY_H
-#define FLAGHOOK_POLICY_H
+#ifndef FLAGHOOK_CLIENT_POLICY_H
+#define FLAGHOOK_CLIENT_POLICY_H
 
 #include "internal.h"
 

@@ -2,7 +2,10 @@
  * The built-in executor: N threads taking (job, arg) pairs from a ring.
  * The engine never sleeps in it: retries wait on the engine's timers.
  */
-#include "client.h"
+#include "plugins/plugins.h"
+
+#include <pthread.h>
+#include <stdbool.h>
 
 #include <stdlib.h>
 #include <string.h>

@@ -4,7 +4,8 @@
  * checks its input as it goes: an error names the field by its path in the
  * event ("event.flag.new_state.feature.name").
  */
-#include "internal.h"
+#include "payload/json.h"
+#include "payload/render.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,23 +1,11 @@
-/* Endpoints: validation, the registry, and routing an event to them. */
-#include "client.h"
-#include "url.h"
+/* The endpoint registry: see registry.h. */
+#include "client/registry.h"
+#include "net/tls.h"
+#include "payload/json.h"
 
 #include <string.h>
-#include <strings.h>
 
 #define SECRET_MAX 4096
-
-static const size_t endpoint_options_sizes[] = { 0, sizeof(flaghook_endpoint_options) };
-static const size_t stats_sizes[] = { 0, sizeof(flaghook_endpoint_stats) };
-
-int flaghook_endpoint_options_init(flaghook_endpoint_options *opts, unsigned int version)
-{
-	int rc = flaghook__struct_init(opts, version, endpoint_options_sizes, FH_COUNT(endpoint_options_sizes),
-	                               "endpoint options");
-	if (!rc)
-		opts->scope = FLAGHOOK_SCOPE_ENVIRONMENT;
-	return rc;
-}
 
 static int check_secret(const char *secret, size_t len)
 {
@@ -65,6 +53,12 @@ static void endpoint_free(flaghook_client *c, fh_endpoint *ep)
 		flaghook__wipe(ep->secret, ep->secret_len);
 		flaghook__free(c->allocator, ep->secret);
 	}
+	flaghook__free(c->allocator, ep->ca_file);
+	flaghook__free(c->allocator, ep->ca_path);
+	flaghook__free(c->allocator, ep->client_cert);
+	flaghook__free(c->allocator, ep->client_key);
+	flaghook__free_secret(c->allocator, ep->client_key_password);
+	pthread_mutex_destroy(&ep->dns_lock);
 	for (size_t i = 0; i < ep->standard_secret_count; i++) {
 		if (ep->standard_secrets[i]) {
 			flaghook__wipe(ep->standard_secrets[i], strlen(ep->standard_secrets[i]));
@@ -82,7 +76,7 @@ void flaghook__endpoint_release(flaghook_client *c, fh_endpoint *ep)
 		endpoint_free(c, ep);
 }
 
-static int endpoint_build(flaghook_client *c, fh_endpoint **out, const flaghook_endpoint_options *o)
+int flaghook__endpoint_build(flaghook_client *c, fh_endpoint **out, const flaghook_endpoint_options *o)
 {
 	int rc;
 	if (o->scope != FLAGHOOK_SCOPE_ENVIRONMENT && o->scope != FLAGHOOK_SCOPE_ORGANISATION)
@@ -97,9 +91,16 @@ static int endpoint_build(flaghook_client *c, fh_endpoint **out, const flaghook_
 	if (o->profile == FLAGHOOK_PROFILE_BULLET_TRAIN &&
 	    events != FLAGHOOK_EVENT_BIT(FLAGHOOK_EVENT_AUDIT_LOG_CREATED))
 		return flaghook__error(FLAGHOOK_EINVAL, "a Bullet Train endpoint takes AUDIT_LOG_CREATED only");
-	rc = flaghook__url_parse(o->url, NULL);
+	fh_url parsed;
+	bool is_name;
+	rc = flaghook__url_parse(o->url, &parsed);
+	if (!rc)
+		rc = flaghook__guard_host(&c->guard, &parsed, &is_name);
 	if (!rc)
 		rc = check_secret(o->secret, o->secret_len);
+	if (!rc)
+		rc = flaghook__tls_check("endpoint", o->ca_file, o->ca_path, o->client_cert, o->client_key,
+		                         o->client_key_password);
 	if (rc)
 		return rc;
 	if (o->standard_secret_count && !o->standard_secrets)
@@ -139,8 +140,15 @@ static int endpoint_build(flaghook_client *c, fh_endpoint **out, const flaghook_
 	ep->render_flags = o->render_flags;
 	atomic_init(&ep->enabled, !o->disabled);
 	atomic_init(&ep->refs, 1);
+	pthread_mutex_init(&ep->dns_lock, NULL);
+	ep->parsed = parsed;
 	ep->url = flaghook__strdup(c->allocator, o->url);
 	bool oom = !ep->url;
+	const char *files[] = { o->ca_file, o->ca_path, o->client_cert, o->client_key, o->client_key_password };
+	char **copies[] = { &ep->ca_file, &ep->ca_path, &ep->client_cert, &ep->client_key, &ep->client_key_password };
+	for (size_t i = 0; i < 5; i++)
+		if (files[i])
+			oom |= !(*copies[i] = flaghook__strdup(c->allocator, files[i]));
 	if (o->secret_len) {
 		ep->secret = flaghook__memdup(c->allocator, o->secret, o->secret_len);
 		ep->secret_len = o->secret_len;
@@ -163,55 +171,31 @@ static int endpoint_build(flaghook_client *c, fh_endpoint **out, const flaghook_
 	return 0;
 }
 
-int flaghook_endpoint_add(flaghook_client *c, uint64_t *out_id, const flaghook_endpoint_options *opts)
+int flaghook__endpoint_register(flaghook_client *c, fh_endpoint *ep, uint64_t id, uint64_t *out_id)
 {
-	flaghook__error_clear();
-	if (!c || !opts)
-		return c ? flaghook__client_fail(c, flaghook__error(FLAGHOOK_EINVAL, "opts is NULL"))
-		         : flaghook__error(FLAGHOOK_EINVAL, "client is NULL");
-	/* The caller's options at its version, widened to ours. */
-	flaghook_endpoint_options copy;
-	int rc = flaghook__struct_read(&copy, opts, endpoint_options_sizes, FH_COUNT(endpoint_options_sizes),
-	                               "endpoint options");
-	if (rc)
-		return flaghook__client_fail(c, rc);
-	const flaghook_endpoint_options *o = &copy;
-	if (c->durable && o->id == 0)
-		return flaghook__client_fail(c, flaghook__error(FLAGHOOK_EINVAL,
-		                             "with a durable store an endpoint needs a stable id (endpoint "
-		                             "options id): stored deliveries name their endpoint by it"));
-	fh_endpoint *ep = NULL;
-	rc = endpoint_build(c, &ep, o);
-	if (rc)
-		return flaghook__client_fail(c, rc);
 	pthread_rwlock_wrlock(&c->lock);
+	int rc = 0;
 	if (c->endpoint_count == c->endpoint_cap) {
 		size_t cap = c->endpoint_cap ? c->endpoint_cap * 2 : 8;
-		fh_endpoint **grown = flaghook__realloc(c->allocator, c->endpoints, cap * sizeof(*grown));
+		fh_endpoint **grown = flaghook__reallocarray(c->allocator, c->endpoints, cap, sizeof(*grown));
 		if (!grown) {
-			pthread_rwlock_unlock(&c->lock);
-			endpoint_free(c, ep);
-			return flaghook__client_fail(c, flaghook__error(FLAGHOOK_ENOMEM, "out of memory"));
+			rc = flaghook__error(FLAGHOOK_ENOMEM, "out of memory");
+			goto out;
 		}
 		c->endpoints = grown;
 		c->endpoint_cap = cap;
 	}
-	uint64_t id = o->id;
 	if (id) {
 		for (size_t i = 0; i < c->endpoint_count; i++) {
 			if (c->endpoints[i]->id == id) {
-				pthread_rwlock_unlock(&c->lock);
-				endpoint_free(c, ep);
-				return flaghook__client_fail(c, flaghook__error(FLAGHOOK_EINVAL,
-				                             "endpoint id %llu is already registered",
-				                             (unsigned long long)id));
+				rc = flaghook__error(FLAGHOOK_EINVAL, "endpoint id %llu is already registered",
+				                     (unsigned long long)id);
+				goto out;
 			}
 		}
 	} else if (c->next_endpoint_id == UINT64_MAX) {
-		pthread_rwlock_unlock(&c->lock);
-		endpoint_free(c, ep);
-		return flaghook__client_fail(c, flaghook__error(FLAGHOOK_EINVAL,
-		                             "no endpoint id left above the highest in use: give one"));
+		rc = flaghook__error(FLAGHOOK_EINVAL, "no endpoint id left above the highest in use: give one");
+		goto out;
 	} else {
 		/* The next id above every one in use, caller-chosen ones included. */
 		id = c->next_endpoint_id + 1;
@@ -221,20 +205,16 @@ int flaghook_endpoint_add(flaghook_client *c, uint64_t *out_id, const flaghook_e
 	ep->id = id;
 	c->endpoints[c->endpoint_count++] = ep;
 	if (out_id)
-		*out_id = ep->id;
+		*out_id = id;
+out:
 	pthread_rwlock_unlock(&c->lock);
-	/* Stored deliveries for this id may be waiting (a restart): queue
-	 * them now, in the caller's thread, so that they go before anything
-	 * the caller emits next (FIFO order across restarts). */
-	flaghook__engine_poll_now(c);
-	return 0;
+	if (rc)
+		endpoint_free(c, ep);
+	return rc;
 }
 
-int flaghook_endpoint_remove(flaghook_client *c, uint64_t id)
+fh_endpoint *flaghook__endpoint_unregister(flaghook_client *c, uint64_t id)
 {
-	flaghook__error_clear();
-	if (!c)
-		return flaghook__error(FLAGHOOK_EINVAL, "client is NULL");
 	fh_endpoint *gone = NULL;
 	pthread_rwlock_wrlock(&c->lock);
 	for (size_t i = 0; i < c->endpoint_count; i++) {
@@ -247,12 +227,7 @@ int flaghook_endpoint_remove(flaghook_client *c, uint64_t id)
 		}
 	}
 	pthread_rwlock_unlock(&c->lock);
-	if (!gone)
-		return flaghook__client_fail(c, flaghook__error(FLAGHOOK_ENOTFOUND,
-		                                                "no endpoint with id %llu", (unsigned long long)id));
-	/* Deliveries in flight hold their own reference. */
-	flaghook__endpoint_release(c, gone);
-	return 0;
+	return gone;
 }
 
 /* The registered endpoint with this id, with a reference taken; NULL if none. */
@@ -269,25 +244,6 @@ fh_endpoint *flaghook__endpoint_find(flaghook_client *c, uint64_t id)
 	}
 	pthread_rwlock_unlock(&c->lock);
 	return ep;
-}
-
-int flaghook_endpoint_set_enabled(flaghook_client *c, uint64_t id, int enabled)
-{
-	flaghook__error_clear();
-	if (!c)
-		return flaghook__error(FLAGHOOK_EINVAL, "client is NULL");
-	fh_endpoint *ep = flaghook__endpoint_find(c, id);
-	if (!ep)
-		return flaghook__client_fail(c, flaghook__error(FLAGHOOK_ENOTFOUND, "no endpoint with id %llu",
-		                                                (unsigned long long)id));
-	/* Disabled means not sent to: what still waits for it is given up,
-	 * each with a result that says so. */
-	if (enabled)
-		flaghook__engine_enable(c, ep);
-	else
-		flaghook__engine_disable(c, ep, "endpoint disabled by the caller");
-	flaghook__endpoint_release(c, ep);
-	return 0;
 }
 
 static bool matches(const fh_endpoint *ep, int type, int64_t env_id, int64_t org_id)
@@ -344,34 +300,3 @@ void flaghook__endpoints_free(flaghook_client *c)
 	c->endpoint_count = c->endpoint_cap = 0;
 }
 
-int flaghook_endpoint_stats_get(flaghook_client *c, uint64_t id, flaghook_endpoint_stats *out)
-{
-	flaghook__error_clear();
-	if (!c || !out)
-		return flaghook__error(FLAGHOOK_EINVAL, "client or out is NULL");
-	int rc = flaghook__check_version(out->version, (unsigned)FH_COUNT(stats_sizes) - 1, "endpoint stats");
-	if (rc)
-		return flaghook__client_fail(c, rc);
-	fh_endpoint *ep = flaghook__endpoint_find(c, id);
-	if (!ep)
-		return flaghook__client_fail(c, flaghook__error(FLAGHOOK_ENOTFOUND, "no endpoint with id %llu",
-		                                                (unsigned long long)id));
-	flaghook_endpoint_stats st = { .version = out->version };
-	pthread_mutex_lock(&c->engine_lock);
-	st.queued = ep->queued;
-	st.in_flight = (uint64_t)ep->in_flight;
-	st.delivered = ep->delivered;
-	st.retried = ep->retried;
-	st.gave_up = ep->gave_up;
-	st.abandoned = ep->abandoned;
-	st.released = ep->released;
-	st.breaker_open = ep->breaker == FH_OPEN;
-	st.consecutive_failures = ep->consecutive_failures;
-	pthread_mutex_unlock(&c->engine_lock);
-	st.disabled = !atomic_load(&ep->enabled);
-	flaghook__endpoint_release(c, ep);
-	/* Only as much as the caller's version has: a later library with a
-	 * longer struct must not write past an older caller's. */
-	memcpy(out, &st, stats_sizes[st.version]);
-	return 0;
-}

@@ -2,7 +2,7 @@
  * The one place a signature is made or checked: X-Flagsmith-Signature
  * (hex HMAC-SHA256 of the body) and Standard Webhooks v1.
  */
-#include "internal.h"
+#include "payload/sign.h"
 
 #include <mbedtls/base64.h>
 #include <mbedtls/md.h>

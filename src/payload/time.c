@@ -1,5 +1,5 @@
 /* The timestamp format Python's strftime/isoformat would write. */
-#include "internal.h"
+#include "payload/render.h"
 
 #include <time.h>
 

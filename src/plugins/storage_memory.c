@@ -10,7 +10,8 @@
  * inspection and re-queueing.  Nothing survives the process: it is not
  * FLAGHOOK_STORAGE_DURABLE, so shutdown abandons what is left.
  */
-#include "internal.h"
+#include "plugins/plugins.h"
+#include "util/query.h"
 
 #include <pthread.h>
 #include <stdio.h>

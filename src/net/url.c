@@ -1,5 +1,5 @@
 /* Webhook URLs: see url.h. */
-#include "url.h"
+#include "net/url.h"
 #include "internal.h"
 
 #include <curl/curl.h>
