@@ -221,6 +221,9 @@ static void test_policy_decisions(void **state)
 	assert_int_equal(flaghook__policy_decide(&st, 1, 400, FLAGHOOK_ERRCLASS_HTTP, "", 0, 0, &w), FH_GIVE_UP);
 	assert_int_equal(flaghook__policy_decide(&st, 1, 301, FLAGHOOK_ERRCLASS_HTTP, "", 0, 0, &w), FH_GIVE_UP);
 	assert_int_equal(flaghook__policy_decide(&st, 1, 410, FLAGHOOK_ERRCLASS_HTTP, "", 0, 0, &w), FH_GONE);
+	/* The guard's refusal is final under every policy. */
+	assert_int_equal(flaghook__policy_decide(&st, 1, 0, FLAGHOOK_ERRCLASS_REFUSED, "", 0, 0, &w), FH_GIVE_UP);
+	assert_int_equal(flaghook__policy_decide(&fs, 1, 0, FLAGHOOK_ERRCLASS_REFUSED, "", 0, 0, &w), FH_GIVE_UP);
 	/* Retry-After: seconds, an HTTP date, capped, junk ignored. */
 	assert_int_equal(flaghook__policy_decide(&st, 1, 429, FLAGHOOK_ERRCLASS_HTTP, "120", 0, 0, &w), FH_RETRY);
 	assert_int_equal(w, 120000);

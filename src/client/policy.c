@@ -113,6 +113,11 @@ int64_t flaghook__retry_after_ms(const char *v, int64_t now_s)
 
 static bool retryable(const fh_policy *p, int32_t status, int32_t errclass)
 {
+	/* The guard refused the address: asking again changes nothing (a
+	 * name that resolved to it may resolve elsewhere later, but a retry
+	 * that waits for a rebinding is what the guard is there to stop). */
+	if (errclass == FLAGHOOK_ERRCLASS_REFUSED)
+		return false;
 	if (status == 0)
 		return errclass != FLAGHOOK_ERRCLASS_NONE; /* a transport failure */
 	if (p->kind == FLAGHOOK_RETRY_FLAGSMITH)

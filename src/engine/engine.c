@@ -410,7 +410,8 @@ int flaghook_tick(flaghook_client *c, int64_t *next_ms)
 			next = c->next_poll;
 		int64_t d = next == INT64_MAX ? -1 : next - flaghook__clock(c);
 		pthread_mutex_unlock(&c->engine_lock);
-		*next_ms = d < 0 ? (next == INT64_MAX ? -1 : 0) : (d + 999) / 1000;
+		/* Rounded up, without overflowing at "never". */
+		*next_ms = d < 0 ? (next == INT64_MAX ? -1 : 0) : d / 1000 + (d % 1000 != 0);
 	}
 	return 0;
 }

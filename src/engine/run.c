@@ -328,7 +328,9 @@ bool flaghook__run_until(flaghook_client *c, bool (*done)(flaghook_client *c, vo
 		}
 		/* Without an I/O thread somebody must run the loop: whoever gets
 		 * the driver's lock; the others wait to be told of progress. */
-		if (c->loop && !c->has_io_thread && driving != c) {
+		/* (A transport of the caller's reports a SYNC attempt's end straight
+		 * to the waiter: nothing to drive then.) */
+		if (c->loop && !c->has_io_thread && driving != c && (c->mode == FLAGHOOK_MODE_ASYNC || c->own_transport)) {
 			pthread_mutex_unlock(&c->engine_lock);
 			if (pthread_mutex_trylock(&c->driver) == 0) {
 				int64_t ms = left / 1000;
