@@ -6,6 +6,7 @@
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/pk.h>
+#include <mbedtls/pkcs5.h>
 #include <mbedtls/x509_crt.h>
 
 #include <errno.h>
@@ -94,11 +95,17 @@ int flaghook__tls_check(const char *what, const char *ca_file, const char *ca_pa
 #else
 		int krc = mbedtls_pk_parse_keyfile(&key, client_key, password);
 #endif
-		if (krc != 0)
+		if (krc == MBEDTLS_ERR_PKCS5_FEATURE_UNAVAILABLE && password) {
+			/* PKCS#8 encrypted with a cipher mbedTLS cannot decrypt (AES
+			 * under PBES2) but libcurl's TLS library can: the file is
+			 * there and is a key; its password and its match with the
+			 * certificate are checked by the first handshake. */
+			rc = 0;
+		} else if (krc != 0) {
 			rc = flaghook__error(FLAGHOOK_EINVAL, "%s client_key %s: cannot be loaded (%s)", what, client_key,
 			                     password ? "a wrong password, or not a PEM key"
 			                              : "not a PEM key, or encrypted: give client_key_password");
-		else if (!key_matches(&crt, &key))
+		} else if (!key_matches(&crt, &key))
 			rc = flaghook__error(FLAGHOOK_EINVAL, "%s client_key %s does not match client_cert %s", what,
 			                     client_key, client_cert);
 	}
