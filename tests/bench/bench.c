@@ -19,13 +19,18 @@
  *                              PostgreSQL (conninfo in FLAGHOOK_BENCH_PG)
  *   bench curl-easy URL        libcurl alone: --threads blocking easy handles
  *   bench curl-multi URL       libcurl alone: one thread, --threads connections
+ *   bench rtt URL              deliveries/s of the default ASYNC client to
+ *                              --endpoints (1000) URLs URL/i of a slow receiver
+ *   bench syncslow URL         one SYNC emit to --endpoints (10) URLs URL/i of
+ *                              a slow receiver: median over --count (21) emits
+ *   bench threads URL          threads flaghook_client_new starts (SYNC, ASYNC)
  *   bench loop-render|loop-hmac|loop-sign   one side alone for --seconds
  *                              (profiling aids for perf/callgrind; no figures)
  *
  * Options (where they apply): --seconds S --warmup S --threads N
  * --inflight N --pending N --emitters N --rate N (per emitter, per second)
  * --deliveries N --counts 1,10,100,1000 --rounds N --queued N --tag NAME
- * --store memory|sqlite|pg --db FILE.
+ * --store memory|sqlite|pg --db FILE --endpoints N --count N.
  *
  * The HMAC key is FLAGHOOK_BENCH_SECRET (a fixed, public benchmark value;
  * run.sh sets it so wrk and the Python sender sign with the same key).
@@ -43,6 +48,7 @@
 #include <mbedtls/md.h>
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <malloc.h>
 #include <netinet/in.h>
@@ -118,7 +124,7 @@ typedef struct opts {
 	double seconds, warmup;
 	int threads, inflight, emitters;
 	size_t pending, deliveries, queued;
-	int rounds;
+	int rounds, endpoints, count;
 	double rate;
 	const char *counts, *tag, *url, *store, *db;
 } opts;
@@ -148,6 +154,8 @@ static void parse(opts *o, int argc, char **argv)
 		else if (!strcmp(a, "--rate")) o->rate = atof(v);
 		else if (!strcmp(a, "--counts")) o->counts = v;
 		else if (!strcmp(a, "--rounds")) o->rounds = atoi(v);
+		else if (!strcmp(a, "--endpoints")) o->endpoints = atoi(v);
+		else if (!strcmp(a, "--count")) o->count = atoi(v);
 		else if (!strcmp(a, "--tag")) o->tag = v;
 		else if (!strcmp(a, "--store")) o->store = v;
 		else if (!strcmp(a, "--db")) o->db = v;
@@ -201,6 +209,7 @@ static flaghook_client *async_client(int threads, int inflight, size_t pending, 
 {
 	flaghook_client_options co = FLAGHOOK_CLIENT_OPTIONS_INIT;
 	co.mode = FLAGHOOK_MODE_ASYNC;
+	co.allow_private = 1; /* the receiver is on loopback (the SSRF guard refuses it by default) */
 	co.threads = threads;
 	co.max_in_flight = inflight;
 	co.max_pending = pending;
@@ -519,11 +528,22 @@ static int cmd_deliver(const opts *o)
  * rendered body, the same headers, the signature computed once):
  *   curl-easy:  --threads N threads, each its own easy handle and
  *               connection, blocking curl_easy_perform in a loop (the
- *               shape of the default transport, minus the library);
+ *               old, thread-per-request transport's shape; a reference);
  *   curl-multi: one thread, one multi handle driving --threads easy
- *               handles (connections) at once (the shape of wrk).
- * They are diagnostics: they separate what the engine adds from what a
- * thread-per-request libcurl transport costs by itself.
+ *               handles at once (the default transport's shape, minus the
+ *               library): the baseline of deliver_vs_curl_multi and
+ *               deliver_cpu_us_vs_curl_multi.  A best-effort loop:
+ *               curl_multi_perform, then every finished handle removed and
+ *               added again at once (the same handle, its options kept,
+ *               the next request on the same keep-alive connection from
+ *               the multi's connection cache), then curl_multi_poll,
+ *               which returns as soon as a socket is ready or libcurl's
+ *               own timeout is due.  --threads transfers are in flight
+ *               all the time, over --threads connections.
+ * The request is the library's: the same body, the same header lines
+ * (Content-Type, User-Agent, X-Flaghook-Event-Id, X-Flagsmith-Signature,
+ * no Expect), TCP_NODELAY.  Only the signature is computed once.
+ * --tag NAME names the figures NAME_per_s and NAME_cpu_us_per_request.
  */
 typedef struct curl_job {
 	const char *url;
@@ -582,6 +602,9 @@ static void *curl_easy_thread(void *arg)
 	return NULL;
 }
 
+/* A fixed event id for the baselines (wrk's post.lua sends the same). */
+#define BENCH_EVENT_ID "00000000-0000-4000-8000-000000000000"
+
 static struct curl_slist *bench_headers(const flaghook_buf *body)
 {
 	char sig[FLAGHOOK_SIGNATURE_HEX_BYTES + 1], line[128];
@@ -591,6 +614,8 @@ static struct curl_slist *bench_headers(const flaghook_buf *body)
 	struct curl_slist *h = curl_slist_append(NULL, "Expect:");
 	h = curl_slist_append(h, "Content-Type: application/json");
 	h = curl_slist_append(h, "User-Agent: libflaghook/" FLAGHOOK_VERSION);
+	/* The library sends the event's id (a UUID, 36 characters) too. */
+	h = curl_slist_append(h, "X-Flaghook-Event-Id: " BENCH_EVENT_ID);
 	return curl_slist_append(h, line);
 }
 
@@ -604,7 +629,7 @@ static int cmd_curl(const opts *o, int multi)
 	flaghook_buf body = render_sample();
 	struct curl_slist *headers = bench_headers(&body);
 	uint64_t done = 0, failed = 0, all = 0;
-	double secs = 0, c0 = cpu_s();
+	double secs = 0, c0 = cpu_s(), wc0 = -1, wc1 = -1;
 	if (!multi) {
 		curl_job *jobs = calloc((size_t)n, sizeof(*jobs));
 		pthread_t *tids = calloc((size_t)n, sizeof(*tids));
@@ -632,6 +657,7 @@ static int cmd_curl(const opts *o, int multi)
 		double start = now_s(), t0 = 0, t = start;
 		uint64_t n0 = 0;
 		int running = 1;
+		wc0 = -1;
 		while (!(t0 && t - t0 >= seconds)) {
 			curl_multi_perform(m, &running);
 			CURLMsg *msg;
@@ -653,8 +679,10 @@ static int cmd_curl(const opts *o, int multi)
 			if (!t0 && t - start >= warmup) {
 				t0 = t;
 				n0 = done;
+				wc0 = cpu_s();
 			}
 		}
+		wc1 = cpu_s();
 		all = done;
 		done -= n0;
 		secs = t - t0;
@@ -666,13 +694,22 @@ static int cmd_curl(const opts *o, int multi)
 		curl_multi_cleanup(m);
 	}
 	double c1 = cpu_s();
-	char name[64];
+	char name[160], prefix[96];
 	const char *kind = multi ? "curl_multi" : "curl_easy";
-	snprintf(name, sizeof(name), "%s_c%d_per_s", kind, n);
+	if (o->tag)
+		snprintf(prefix, sizeof(prefix), "%s", o->tag);
+	else
+		snprintf(prefix, sizeof(prefix), "%s_c%d", kind, n);
+	snprintf(name, sizeof(name), "%s_per_s", prefix);
 	figure(name, (double)done / secs, "requests/s");
-	snprintf(name, sizeof(name), "%s_c%d_cpu_us_per_request", kind, n);
-	/* CPU of the whole run (warm-up included) over all its requests. */
-	figure(name, (c1 - c0) * 1e6 / (double)all, "us");
+	snprintf(name, sizeof(name), "%s_cpu_us_per_request", prefix);
+	/* curl-easy: CPU of the whole run (warm-up included) over all its
+	 * requests; curl-multi: CPU of the measured window over its requests,
+	 * as `deliver` measures it (deliver_cpu_us_vs_curl_multi). */
+	if (multi && wc0 >= 0)
+		figure(name, (wc1 - wc0) * 1e6 / (double)done, "us");
+	else
+		figure(name, (c1 - c0) * 1e6 / (double)all, "us");
 	if (failed) {
 		fprintf(stderr, "bench: %s: %llu requests failed\n", kind, (unsigned long long)failed);
 		return 1;
@@ -680,6 +717,238 @@ static int cmd_curl(const opts *o, int multi)
 	curl_slist_free_all(headers);
 	flaghook_buf_free(&body);
 	curl_global_cleanup();
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* rtt: many endpoints behind a slow receiver, the default client       */
+
+/* Raises RLIMIT_NOFILE's soft limit to the hard one: a thousand
+ * connections need more descriptors than the usual 1024. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/*
+ * The receiver answers every request after 100 ms (nginx's echo_sleep),
+ * so a delivery holds a connection for 100 ms and the rate is bound by how
+ * many transfers the client keeps in flight: what one I/O thread driving a
+ * libcurl multi handle is for.  --endpoints N (1000) endpoints, URL/0 ..
+ * URL/N-1 (distinct URLs on one receiver), on one client with every
+ * default but mode ASYNC and allow_private: the built-in pool of 4,
+ * max_transfers 1000, max_in_flight 16 per endpoint, max_pending 100000,
+ * emit_wait_ms 0.  One emit fans out to all N endpoints.  The emitting
+ * thread keeps the backlog (client stats `pending`) near 2 x max_transfers
+ * (an emit whenever it is below that), so max_transfers are always ready
+ * to go and emit never meets a full queue.  The rate is the deliveries
+ * on_result reports DELIVERED during --seconds after --warmup; the
+ * transfers in flight (client stats `transfers`) are sampled every
+ * millisecond, and their mean in the window is printed too.
+ */
+static int cmd_rtt(const opts *o)
+{
+	need_url(o);
+	raise_nofile();
+	int n = o->endpoints > 0 ? o->endpoints : 1000;
+	double warmup = o->warmup > 0 ? o->warmup : 1.0;
+	double seconds = o->seconds > 0 ? o->seconds : 3.0;
+	const char *tag = o->tag ? o->tag : "rtt";
+	counters cnt = { 0 };
+	flaghook_client_options co = FLAGHOOK_CLIENT_OPTIONS_INIT;
+	co.mode = FLAGHOOK_MODE_ASYNC;
+	co.allow_private = 1; /* loopback; every other option at its default */
+	co.on_result = on_result;
+	co.user_data = &cnt;
+	flaghook_client *c = NULL;
+	int rc = flaghook_client_new(&c, &co);
+	if (rc)
+		die("flaghook_client_new", rc);
+	char url[512];
+	for (int i = 0; i < n; i++) {
+		snprintf(url, sizeof(url), "%s/%d", o->url, i);
+		add_endpoint(c, url);
+	}
+	const flaghook_event *ev = fh_sample_environment();
+	const uint64_t target = 2000; /* 2 x the default max_transfers */
+	double start = now_s(), t0 = 0, c0 = 0, t = start;
+	uint64_t d0 = 0, emitted = 0, samples = 0, in_flight_sum = 0, in_flight_max = 0;
+	for (;;) {
+		flaghook_client_stats st = FLAGHOOK_CLIENT_STATS_INIT;
+		if ((rc = flaghook_client_stats_get(c, &st)))
+			die("flaghook_client_stats_get", rc);
+		if (st.pending < target) {
+			if ((rc = flaghook_emit(c, ev)))
+				die("flaghook_emit", rc);
+			emitted++;
+		} else {
+			sleep_s(0.001);
+			if (t0) {
+				samples++;
+				in_flight_sum += st.transfers;
+				if (st.transfers > in_flight_max)
+					in_flight_max = st.transfers;
+			}
+		}
+		t = now_s();
+		if (!t0 && t - start >= warmup) {
+			t0 = t;
+			c0 = cpu_s();
+			d0 = atomic_load(&cnt.delivered);
+		}
+		if (t0 && t - t0 >= seconds)
+			break;
+	}
+	uint64_t d1 = atomic_load(&cnt.delivered);
+	double c1 = cpu_s();
+	if ((rc = flaghook_flush(c, 60000)))
+		die("flaghook_flush", rc);
+	flaghook_client_free(c);
+	uint64_t failed = atomic_load(&cnt.failed);
+	fprintf(stderr, "bench: %s: %d endpoints, default client: %llu events emitted (%llu deliveries), "
+	        "%llu failed; transfers in flight: mean %.0f, max %llu\n", tag, n, (unsigned long long)emitted,
+	        (unsigned long long)(emitted * (uint64_t)n), (unsigned long long)failed,
+	        samples ? (double)in_flight_sum / (double)samples : 0.0, (unsigned long long)in_flight_max);
+	char name[128];
+	snprintf(name, sizeof(name), "%s_per_s", tag);
+	figure(name, (double)(d1 - d0) / (t - t0), "deliveries/s");
+	snprintf(name, sizeof(name), "%s_cpu_us_per_delivery", tag);
+	figure(name, (c1 - c0) * 1e6 / (double)(d1 - d0), "us");
+	snprintf(name, sizeof(name), "%s_transfers_mean", tag);
+	figure(name, samples ? (double)in_flight_sum / (double)samples : 0.0, "transfers");
+	if (failed) {
+		snprintf(name, sizeof(name), "%s_failed", tag);
+		figure(name, (double)failed, "deliveries");
+	}
+	return failed ? 1 : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* syncslow: one SYNC emit to 10 endpoints of a slow receiver           */
+
+/*
+ * A client with every default (SYNC mode: no thread of its own) but
+ * allow_private, and --endpoints N (10) endpoints URL/0 .. URL/N-1 on the
+ * receiver that answers after 100 ms.  SYNC mode starts every endpoint's
+ * attempt at once, so one emit should take one round trip (100 ms), not
+ * N.  The first emit opens the connections (printed apart, _first_ms);
+ * then --count (21) emits, each timed alone; the median and the worst.
+ */
+static int cmp_double(const void *a, const void *b);
+
+static int cmd_syncslow(const opts *o)
+{
+	need_url(o);
+	int n = o->endpoints > 0 ? o->endpoints : 10;
+	int k = o->count > 0 ? o->count : 21;
+	const char *tag = o->tag ? o->tag : "sync_emit";
+	counters cnt = { 0 };
+	flaghook_client_options co = FLAGHOOK_CLIENT_OPTIONS_INIT;
+	co.allow_private = 1; /* loopback; SYNC and the rest: defaults */
+	co.on_result = on_result;
+	co.user_data = &cnt;
+	flaghook_client *c = NULL;
+	int rc = flaghook_client_new(&c, &co);
+	if (rc)
+		die("flaghook_client_new", rc);
+	char url[512];
+	for (int i = 0; i < n; i++) {
+		snprintf(url, sizeof(url), "%s/%d", o->url, i);
+		add_endpoint(c, url);
+	}
+	const flaghook_event *ev = fh_sample_environment();
+	double first = now_s();
+	if ((rc = flaghook_emit(c, ev)))
+		die("flaghook_emit (first)", rc);
+	first = (now_s() - first) * 1e3;
+	double *ms = calloc((size_t)k, sizeof(double));
+	for (int i = 0; i < k; i++) {
+		double t0 = now_s();
+		if ((rc = flaghook_emit(c, ev)))
+			die("flaghook_emit", rc);
+		ms[i] = (now_s() - t0) * 1e3;
+	}
+	flaghook_client_free(c);
+	qsort(ms, (size_t)k, sizeof(double), cmp_double);
+	uint64_t delivered = atomic_load(&cnt.delivered), failed = atomic_load(&cnt.failed);
+	fprintf(stderr, "bench: %s: %d endpoints, %d emits (+1 first): %llu delivered, %llu failed; "
+	        "min %.1f ms, median %.1f ms, max %.1f ms\n", tag, n, k, (unsigned long long)delivered,
+	        (unsigned long long)failed, ms[0], ms[k / 2], ms[k - 1]);
+	char name[128];
+	snprintf(name, sizeof(name), "%s_%d_slow_ms", tag, n);
+	figure(name, ms[k / 2], "ms");
+	snprintf(name, sizeof(name), "%s_%d_slow_max_ms", tag, n);
+	figure(name, ms[k - 1], "ms");
+	snprintf(name, sizeof(name), "%s_%d_slow_first_ms", tag, n);
+	figure(name, first, "ms");
+	free(ms);
+	return failed ? 1 : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* threads: how many threads the library starts                        */
+
+static int task_count(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	if (!d)
+		return -1;
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* Threads in the process after `c` was made, and after one emit (and a
+ * flush) to URL, minus those before it. */
+static void threads_of(const char *url, int mode, const char *tag)
+{
+	counters cnt = { 0 };
+	flaghook_client_options co = FLAGHOOK_CLIENT_OPTIONS_INIT;
+	co.mode = mode;
+	co.allow_private = 1; /* loopback; every other option at its default */
+	co.on_result = on_result;
+	co.user_data = &cnt;
+	int before = task_count();
+	flaghook_client *c = NULL;
+	int rc = flaghook_client_new(&c, &co);
+	if (rc)
+		die("flaghook_client_new", rc);
+	int made = task_count();
+	add_endpoint(c, url);
+	if ((rc = flaghook_emit(c, fh_sample_environment())))
+		die("flaghook_emit", rc);
+	if ((rc = flaghook_flush(c, 10000)))
+		die("flaghook_flush", rc);
+	int used = task_count();
+	flaghook_client_free(c);
+	int after = task_count();
+	char name[96];
+	snprintf(name, sizeof(name), "lib_threads_%s", tag);
+	figure(name, made - before, "threads");
+	snprintf(name, sizeof(name), "lib_threads_%s_after_emit", tag);
+	figure(name, used - before, "threads");
+	fprintf(stderr, "bench: threads, %s: %d before flaghook_client_new, %d after it, %d after an emit, "
+	        "%d after flaghook_client_free\n", tag, before, made, used, after);
+}
+
+static int cmd_threads(const opts *o)
+{
+	need_url(o);
+	/* libcurl's global state first (flaghook_client_new would take it):
+	 * nothing of it should count as the client's. */
+	if (flaghook_global_init())
+		die("flaghook_global_init", -1);
+	threads_of(o->url, FLAGHOOK_MODE_SYNC, "sync");
+	threads_of(o->url, FLAGHOOK_MODE_ASYNC, "async");
+	flaghook_global_cleanup();
 	return 0;
 }
 
@@ -839,6 +1108,7 @@ static int cmd_rss(const opts *o)
 
 	flaghook_client_options co = FLAGHOOK_CLIENT_OPTIONS_INIT;
 	co.mode = FLAGHOOK_MODE_ASYNC;
+	co.allow_private = 1; /* a loopback port */
 	co.threads = 2;
 	co.max_pending = queued * 2 + 16; /* room for every one of them */
 	co.emit_wait_ms = 0;
@@ -1164,6 +1434,7 @@ static int emitrate_run(const opts *o, const char *kind, const char *schema)
 	rate_counters cnt = { 0 };
 	flaghook_client_options co = FLAGHOOK_CLIENT_OPTIONS_INIT;
 	co.mode = FLAGHOOK_MODE_ASYNC;
+	co.allow_private = 1; /* the receiver is on loopback */
 	co.threads = threads;
 	co.max_in_flight = inflight;
 	co.max_pending = pending;
@@ -1375,7 +1646,8 @@ static int cmd_emitrate(const opts *o)
 static void usage(void)
 {
 	fprintf(stderr, "usage: bench body DIR | freeport | probe URL | render | deliver URL | "
-	                "emitlat URL | rss | fanout URL | emitrate URL --store memory|sqlite|pg   [options: see tests/bench/bench.c]\n");
+	                "emitlat URL | rss | fanout URL | emitrate URL --store memory|sqlite|pg | rtt URL | syncslow URL | "
+	                "threads URL   [options: see tests/bench/bench.c]\n");
 	exit(2);
 }
 
@@ -1421,6 +1693,12 @@ int main(int argc, char **argv)
 		return cmd_fanout(&o);
 	if (!strcmp(cmd, "emitrate"))
 		return cmd_emitrate(&o);
+	if (!strcmp(cmd, "rtt"))
+		return cmd_rtt(&o);
+	if (!strcmp(cmd, "syncslow"))
+		return cmd_syncslow(&o);
+	if (!strcmp(cmd, "threads"))
+		return cmd_threads(&o);
 	usage();
 	return 2;
 }

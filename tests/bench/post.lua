@@ -25,4 +25,7 @@ wrk.body = slurp("FLAGHOOK_BENCH_BODY")
 wrk.headers["User-Agent"] = "libflaghook/0.1.0"
 wrk.headers["Accept"] = "*/*"
 wrk.headers["Content-Type"] = "application/json"
+-- A fixed event id, the length of the UUID the library sends (bench.c's
+-- curl baselines send the same).
+wrk.headers["X-Flaghook-Event-Id"] = "00000000-0000-4000-8000-000000000000"
 wrk.headers["X-Flagsmith-Signature"] = slurp("FLAGHOOK_BENCH_SIGNATURE")
