@@ -177,7 +177,7 @@ demo: deps
 
 # ---- tests ------------------------------------------------------------------------
 VECTORS     ?= $(firstword $(wildcard ../shared/vectors) tests/vectors)
-TEST_NAMES  := test_json test_sign test_render test_versions test_guard test_ssrf test_tls test_differential test_deliver test_async test_races test_alloc test_cli \
+TEST_NAMES  := test_json test_sign test_render test_versions test_guard test_ssrf test_tls test_network test_differential test_deliver test_async test_races test_alloc test_cli \
                test_store_memory test_store_engine test_sqlite test_pg test_durable test_crash
 TEST_BINS   := $(TEST_NAMES:%=$(BUILD)/tests/%)
 TEST_SUPPORT := tests/support/httpd.c tests/support/tick.c tests/support/vectors.c tests/support/sample_events.c tests/support/store_suite.c

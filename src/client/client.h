@@ -86,6 +86,7 @@ typedef struct fh_body {
  * Everything the transport sees lives here until its done is called.
  */
 typedef struct fh_attempt {
+	struct fh_attempt *next_free; /* in the client's cache */
 	flaghook_request req;
 	flaghook_response resp;
 	flaghook_header h[FH_MAX_HEADERS];
@@ -176,6 +177,15 @@ struct flaghook_client {
 	fh_job *done_head, *done_tail;
 	bool done_signalled;
 
+	/* Attempt blocks (an attempt and its reply buffer) kept for reuse:
+	 * allocating and freeing 64 KiB per attempt costs page faults and
+	 * heap trims. */
+	pthread_mutex_t cache_lock;
+	struct fh_attempt *attempt_cache;
+	size_t attempt_cached;
+	/* Threads waiting on `progress` (run_until): only then is it signalled. */
+	int waiters;
+
 	/* ---- the asynchronous engine ---- */
 	fh_policy policy;
 	int32_t max_in_flight;
@@ -215,6 +225,14 @@ struct flaghook_client {
 	bool poll_queued;           /* a poll job was handed to the executor */
 	bool poll_blocked;          /* a poll stopped: max_pending was reached */
 };
+
+/* Something changed that a waiter may be waiting for (engine lock held):
+ * wakes the threads in run_until, if any. */
+static inline void flaghook__progress(flaghook_client *c)
+{
+	if (c->waiters)
+		pthread_cond_broadcast(&c->progress);
+}
 
 /* Copies the thread's last error into the client; returns rc. */
 int flaghook__client_fail(flaghook_client *c, int rc);

@@ -10,13 +10,24 @@
  * resolver says meanwhile. */
 #define DNS_TTL_US (30LL * 1000 * 1000)
 
+/* Blocks kept for reuse, at most this many. */
+#define CACHE_MAX 256
+
 fh_attempt *flaghook__attempt_new(flaghook_client *c)
 {
-	/* One block: the attempt and the reply excerpt after it. */
-	size_t size = sizeof(fh_attempt) + c->max_response_bytes;
-	fh_attempt *at = flaghook__malloc(c->allocator, size);
-	if (!at)
-		return NULL;
+	pthread_mutex_lock(&c->cache_lock);
+	fh_attempt *at = c->attempt_cache;
+	if (at) {
+		c->attempt_cache = at->next_free;
+		c->attempt_cached--;
+	}
+	pthread_mutex_unlock(&c->cache_lock);
+	if (!at) {
+		/* One block: the attempt and the reply excerpt after it. */
+		at = flaghook__malloc(c->allocator, sizeof(fh_attempt) + c->max_response_bytes);
+		if (!at)
+			return NULL;
+	}
 	memset(at, 0, sizeof(*at));
 	at->response = (char *)(at + 1);
 	return at;
@@ -30,8 +41,27 @@ void flaghook__attempt_free(flaghook_client *c, fh_attempt *at)
 	if (at->standard) {
 		flaghook__wipe(at->standard, at->standard_size);
 		flaghook__free(c->allocator, at->standard);
+		at->standard = NULL;
 	}
+	pthread_mutex_lock(&c->cache_lock);
+	if (c->attempt_cached < CACHE_MAX) {
+		at->next_free = c->attempt_cache;
+		c->attempt_cache = at;
+		c->attempt_cached++;
+		at = NULL;
+	}
+	pthread_mutex_unlock(&c->cache_lock);
 	flaghook__free(c->allocator, at);
+}
+
+void flaghook__attempt_cache_free(flaghook_client *c)
+{
+	while (c->attempt_cache) {
+		fh_attempt *at = c->attempt_cache;
+		c->attempt_cache = at->next_free;
+		flaghook__free(c->allocator, at);
+	}
+	c->attempt_cached = 0;
 }
 
 static int cancelled(void *client)

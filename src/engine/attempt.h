@@ -14,8 +14,11 @@
 
 /* An attempt with room for the reply excerpt; NULL when out of memory. */
 fh_attempt *flaghook__attempt_new(flaghook_client *c);
-/* Wipes the signatures and frees it.  NULL is a no-op. */
+/* Wipes the signatures and frees it (or keeps it for the next attempt).
+ * NULL is a no-op. */
 void flaghook__attempt_free(flaghook_client *c, fh_attempt *at);
+/* Frees the blocks kept for reuse (the client is going). */
+void flaghook__attempt_cache_free(flaghook_client *c);
 
 /* Prepares the request for delivery d to ep.  0: ready to run.  Non-zero:
  * the attempt is already over (signing failed, the guard refused the

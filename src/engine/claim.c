@@ -140,7 +140,7 @@ void flaghook__claim_poll(flaghook_client *c, fh_job_list *out)
 	}
 	c->polling = false;
 	flaghook__timers_arm(c);
-	pthread_cond_broadcast(&c->progress); /* engine_stop and poll_now wait for it */
+	flaghook__progress(c); /* engine_stop and poll_now wait for it */
 	pthread_mutex_unlock(&c->engine_lock);
 }
 

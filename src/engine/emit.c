@@ -79,10 +79,13 @@ static void release_shapes(flaghook_client *c, fh_body **all, size_t n)
 		flaghook__body_release(c, all[i]);
 }
 
-/* SYNC: the attempts under way, counted down by their transports. */
+/* SYNC: the attempts under way, counted down by their transports; each
+ * holds one of the client's transfer slots (max_transfers, shared with
+ * other threads emitting at once). */
 typedef struct sync_wait {
 	flaghook_client *c;
 	size_t remaining;
+	size_t waiting;             /* prepared attempts not started for want of a slot */
 } sync_wait;
 
 static void sync_done(void *ctx)
@@ -90,18 +93,21 @@ static void sync_done(void *ctx)
 	sync_wait *w = ctx;
 	pthread_mutex_lock(&w->c->engine_lock);
 	w->remaining--;
-	pthread_cond_broadcast(&w->c->progress);
+	w->c->transfers--;
+	flaghook__progress(w->c);
 	pthread_mutex_unlock(&w->c->engine_lock);
 }
 
-static bool sync_all_done(flaghook_client *c, void *arg)
+/* All done, or a slot is free for one that waits. */
+static bool sync_can_go_on(flaghook_client *c, void *arg)
 {
-	(void)c;
-	return ((sync_wait *)arg)->remaining == 0;
+	sync_wait *w = arg;
+	return w->remaining == 0 || (w->waiting && c->transfers < c->max_transfers);
 }
 
-/* Every endpoint's attempt starts at once; emit returns when the slowest
- * has finished.  A blocking transport can only send them one by one. */
+/* Every endpoint's attempt starts at once (up to max_transfers; the rest
+ * as slots come free); emit returns when the slowest has finished.  A
+ * blocking transport can only send them one by one. */
 static int emit_sync(flaghook_client *c, fh_endpoint **eps, size_t n, fh_body **bodies,
                      flaghook_delivery *ds, int64_t start)
 {
@@ -119,20 +125,45 @@ static int emit_sync(flaghook_client *c, fh_endpoint **eps, size_t n, fh_body **
 			return flaghook__error(FLAGHOOK_ENOMEM, "out of memory");
 		}
 	}
-	sync_wait w = { c, 0 };
-	for (size_t i = 0; i < n; i++) {
-		if (flaghook__attempt_prepare(c, eps[i], &ds[i], ats[i], false) != 0)
-			continue; /* over already (refused, signing): prepare said how */
-		pthread_mutex_lock(&c->engine_lock);
-		w.remaining++;
-		pthread_mutex_unlock(&c->engine_lock);
-		if (flaghook__attempt_run(c, ats[i], sync_done, &w)) {
-			pthread_mutex_lock(&c->engine_lock);
-			w.remaining--; /* sent already, or never started */
+	sync_wait w = { c, 0, 0 };
+	/* Prepare (sign, vet) every attempt first; those that end there
+	 * (refused, signing failed) take no slot. */
+	bool *ready = flaghook__calloc(c->allocator, n, sizeof(*ready));
+	if (!ready) {
+		for (size_t i = 0; i < n; i++)
+			flaghook__attempt_free(c, ats[i]);
+		flaghook__free(c->allocator, ats);
+		return flaghook__error(FLAGHOOK_ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((ready[i] = flaghook__attempt_prepare(c, eps[i], &ds[i], ats[i], false) == 0))
+			w.waiting++;
+	size_t next = 0;
+	pthread_mutex_lock(&c->engine_lock);
+	while (w.waiting) {
+		while (next < n && !ready[next])
+			next++;
+		if (c->transfers >= c->max_transfers && c->transport.start) {
 			pthread_mutex_unlock(&c->engine_lock);
+			flaghook__run_until(c, sync_can_go_on, &w, INT64_MAX);
+			pthread_mutex_lock(&c->engine_lock);
+			continue;
+		}
+		c->transfers++;
+		w.remaining++;
+		w.waiting--;
+		pthread_mutex_unlock(&c->engine_lock);
+		bool over = flaghook__attempt_run(c, ats[next++], sync_done, &w);
+		pthread_mutex_lock(&c->engine_lock);
+		if (over) {
+			/* sent already (a blocking transport), or never started */
+			w.remaining--;
+			c->transfers--;
 		}
 	}
-	flaghook__run_until(c, sync_all_done, &w, INT64_MAX);
+	pthread_mutex_unlock(&c->engine_lock);
+	flaghook__free(c->allocator, ready);
+	flaghook__run_until(c, sync_can_go_on, &w, INT64_MAX);
 
 	int failed = 0, unrecorded = 0;
 	char why[320] = ""; /* the first failure, said in the error */

@@ -19,6 +19,7 @@ int flaghook__engine_init(flaghook_client *c)
 	pthread_mutex_init(&c->engine_lock, NULL);
 	pthread_mutex_init(&c->driver, NULL);
 	pthread_mutex_init(&c->done_lock, NULL);
+	pthread_mutex_init(&c->cache_lock, NULL);
 	pthread_condattr_t attr;
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -132,7 +133,7 @@ static void abandon(flaghook_client *c)
 	}
 	pthread_mutex_lock(&c->engine_lock);
 	c->pending -= n;
-	pthread_cond_broadcast(&c->progress);
+	flaghook__progress(c);
 	pthread_mutex_unlock(&c->engine_lock);
 }
 
@@ -143,7 +144,7 @@ void flaghook__engine_stop(flaghook_client *c)
 	if (c->mode == FLAGHOOK_MODE_ASYNC) {
 		pthread_mutex_lock(&c->engine_lock);
 		c->closing = true;
-		pthread_cond_broadcast(&c->progress);
+		flaghook__progress(c);
 		pthread_mutex_unlock(&c->engine_lock);
 		/* A claim under way brings deliveries in: let it finish (it stops
 		 * at `closing`), so they are drained and reported like the rest. */
@@ -184,6 +185,8 @@ void flaghook__engine_free(flaghook_client *c)
 	flaghook__loop_free(c->loop);
 	c->loop = NULL;
 	flaghook__timers_free(c);
+	flaghook__attempt_cache_free(c);
+	pthread_mutex_destroy(&c->cache_lock);
 	pthread_cond_destroy(&c->progress);
 	pthread_mutex_destroy(&c->engine_lock);
 	pthread_mutex_destroy(&c->driver);
@@ -244,7 +247,7 @@ int flaghook__engine_accept(flaghook_client *c, fh_job **jobs, size_t n)
 			flaghook__free(c->allocator, ds);
 		pthread_mutex_lock(&c->engine_lock);
 		c->pending -= n;
-		pthread_cond_broadcast(&c->progress);
+		flaghook__progress(c);
 		pthread_mutex_unlock(&c->engine_lock);
 		return rc;
 	}
@@ -271,7 +274,7 @@ int flaghook__engine_accept(flaghook_client *c, fh_job **jobs, size_t n)
 		pthread_mutex_lock(&c->engine_lock);
 		c->pending -= unheld;
 		c->poll_soon = true;
-		pthread_cond_broadcast(&c->progress);
+		flaghook__progress(c);
 		pthread_mutex_unlock(&c->engine_lock);
 	}
 	fh_job_list out = { 0 };
@@ -297,7 +300,7 @@ void flaghook__engine_disable(flaghook_client *c, fh_endpoint *ep, const char *w
 	size_t n = flaghook__report_gone(c, &gone, why);
 	pthread_mutex_lock(&c->engine_lock);
 	c->pending -= n;
-	pthread_cond_broadcast(&c->progress);
+	flaghook__progress(c);
 	pthread_mutex_unlock(&c->engine_lock);
 }
 

@@ -155,7 +155,7 @@ void flaghook__finish_job(flaghook_client *c, fh_job *j, fh_job_list *out)
 		c->poll_soon = true;
 		flaghook__timers_arm(c);
 	}
-	pthread_cond_broadcast(&c->progress);
+	flaghook__progress(c);
 	pthread_mutex_unlock(&c->engine_lock);
 }
 
@@ -174,7 +174,7 @@ void flaghook__admit(flaghook_client *c, fh_job **jobs, size_t n, fh_job_list *o
 	if (left) {
 		pthread_mutex_lock(&c->engine_lock);
 		c->pending -= left;
-		pthread_cond_broadcast(&c->progress);
+		flaghook__progress(c);
 		pthread_mutex_unlock(&c->engine_lock);
 	}
 }

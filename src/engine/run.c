@@ -130,7 +130,7 @@ static void refused(flaghook_client *c, fh_job *head)
 		pthread_mutex_lock(&c->engine_lock);
 		bool again = flaghook__sched_refused(c, j);
 		if (again)
-			pthread_cond_broadcast(&c->progress);
+			flaghook__progress(c);
 		pthread_mutex_unlock(&c->engine_lock);
 		if (again)
 			continue;
@@ -346,7 +346,9 @@ bool flaghook__run_until(flaghook_client *c, bool (*done)(flaghook_client *c, vo
 		}
 		struct timespec ts;
 		deadline_in(&ts, left);
+		c->waiters++;
 		pthread_cond_timedwait(&c->progress, &c->engine_lock, &ts);
+		c->waiters--;
 	}
 	pthread_mutex_unlock(&c->engine_lock);
 	return true;

@@ -45,6 +45,7 @@ typedef struct xfer {
 	struct curl_slist *headers, *resolve;
 	bool capped;                /* we stopped reading on purpose */
 	int refused;                /* the guard's class + 1 when it refused a connect */
+	int socket_errno;           /* socket() failed: why (EMFILE: out of descriptors) */
 	char errbuf[CURL_ERROR_SIZE];
 } xfer;
 
@@ -68,6 +69,9 @@ struct driver {
 	bool signalled;
 	bool cancel;                /* sticky: shutdown ends everything, new ones too */
 	/* The loop thread's alone. */
+	int64_t timeout_due;        /* libcurl's next timeout (monotonic us), INT64_MAX: none */
+	int64_t armed_due;          /* what timer_fd is armed for */
+	bool timeout_now;           /* libcurl asked for its timeout at once */
 	xfer *active;
 	CURL **idle;
 	size_t nidle;
@@ -128,7 +132,10 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct cur
 			return CURL_SOCKET_BAD;
 		}
 	}
-	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	curl_socket_t fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	if (fd == CURL_SOCKET_BAD)
+		x->socket_errno = errno;
+	return fd;
 }
 
 static int32_t classify(CURLcode cc)
@@ -199,6 +206,12 @@ static void complete(driver *d, xfer *x, CURLcode cc, const char *why)
 		         "not connect to", strchr("aeiou", flaghook__addr_class_name((fh_addr_class)(x->refused - 1))[0])
 		                               ? "n" : "",
 		         flaghook__addr_class_name((fh_addr_class)(x->refused - 1)));
+	} else if (x->socket_errno && cc != CURLE_OK) {
+		/* libcurl would say "could not connect"; the cause is ours. */
+		snprintf(r->error, r->error_size, "could not make a socket: %s%s", strerror(x->socket_errno),
+		         x->socket_errno == EMFILE || x->socket_errno == ENFILE
+		             ? " (each transfer needs a descriptor: raise the open-files limit or lower "
+		               "max_transfers)" : "");
 	} else if (why) {
 		snprintf(r->error, r->error_size, "%s", why);
 	} else if (cc != CURLE_OK) {
@@ -277,6 +290,31 @@ static bool setup(driver *d, xfer *x)
 
 /* ---- the loop's side ---- */
 
+static void check_done(driver *d);
+
+/* After every handler: libcurl's "timeout 0" runs here, at once, rather
+ * than through another round of the loop; then the timer descriptor is
+ * armed for what libcurl wants next, only when that moved (libcurl
+ * re-states its timeout many times per transfer, and each arming is a
+ * system call). */
+static void settle(driver *d)
+{
+	for (int i = 0; d->timeout_now && i < 16; i++) {
+		d->timeout_now = false;
+		int running;
+		curl_multi_socket_action(d->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	}
+	check_done(d);
+	int64_t want = d->timeout_now ? 0 : d->timeout_due;
+	if (want == d->armed_due)
+		return;
+	/* A timer that fires a little early costs one harmless round. */
+	if (want != INT64_MAX && d->armed_due != INT64_MAX && want > d->armed_due && want - d->armed_due < 1000)
+		return;
+	flaghook__timerfd_arm(d->timer_fd, want);
+	d->armed_due = want;
+}
+
 static void check_done(driver *d)
 {
 	CURLMsg *m;
@@ -333,7 +371,7 @@ static void on_wake(void *arg, uint32_t events)
 	}
 	if (cancel)
 		cancel_all(d);
-	check_done(d);
+	settle(d);
 }
 
 static void on_timer(void *arg, uint32_t events)
@@ -341,9 +379,10 @@ static void on_timer(void *arg, uint32_t events)
 	(void)events;
 	driver *d = arg;
 	flaghook__timerfd_clear(d->timer_fd);
+	d->armed_due = INT64_MAX; /* it fired */
 	int running;
 	curl_multi_socket_action(d->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	check_done(d);
+	settle(d);
 }
 
 static void on_sock_event(void *arg, uint32_t events)
@@ -354,7 +393,7 @@ static void on_sock_event(void *arg, uint32_t events)
 	           (events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
 	int running;
 	curl_multi_socket_action(d->multi, s->fd, mask, &running);
-	check_done(d);
+	settle(d);
 }
 
 /* libcurl says which sockets to watch for what. */
@@ -387,15 +426,20 @@ static int on_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *soc
 	return 0;
 }
 
-/* libcurl says when it wants to be called for its timeouts. */
+/* libcurl says when it wants to be called for its timeouts: noted here,
+ * acted on by settle() when the handler that made libcurl say it ends
+ * (libcurl calls this only from inside our calls into it). */
 static int on_curl_timer(CURLM *m, long timeout_ms, void *userp)
 {
 	(void)m;
 	driver *d = userp;
-	if (timeout_ms < 0)
-		flaghook__timerfd_arm(d->timer_fd, INT64_MAX);
-	else
-		flaghook__timerfd_arm(d->timer_fd, flaghook__sat_add(flaghook__mono_us(), (int64_t)timeout_ms * 1000));
+	if (timeout_ms == 0) {
+		d->timeout_now = true;
+		d->timeout_due = INT64_MAX;
+	} else {
+		d->timeout_due = timeout_ms < 0 ? INT64_MAX
+		                                : flaghook__sat_add(flaghook__mono_us(), (int64_t)timeout_ms * 1000);
+	}
 	return 0;
 }
 
@@ -515,6 +559,7 @@ int flaghook__transport_curl(flaghook_transport *out, const fh_curl_config *cfg)
 	d->loop = cfg->loop;
 	d->guard = cfg->guard;
 	d->http_version = cfg->http_version == FLAGHOOK_HTTP_1_1 ? CURL_HTTP_VERSION_1_1 : CURL_HTTP_VERSION_2TLS;
+	d->timeout_due = d->armed_due = INT64_MAX;
 	pthread_mutex_init(&d->lock, NULL);
 	d->wake_fd = flaghook__eventfd_new();
 	d->timer_fd = flaghook__timerfd_new();
