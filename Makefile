@@ -37,14 +37,14 @@ WARN        := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prot
 FH_CFLAGS   := -std=c99 -D_GNU_SOURCE $(WARN) -Iinclude -pthread $(SAN_FLAGS) $(CFLAGS)
 # Release builds drop the library's internal asserts (the JSON writer checks
 # key order with one); the sanitizer builds, which CI runs, keep them.
-LIB_CFLAGS  := $(FH_CFLAGS) -Isrc -fPIC -fvisibility=hidden $(if $(SANITIZE),,-DNDEBUG)
-LIB_LIBS    := -lcurl -lmbedx509 -lmbedcrypto -pthread
+LIB_CFLAGS  := $(FH_CFLAGS) -Isrc -I$(BUILD)/gen -fPIC -fvisibility=hidden $(if $(SANITIZE),,-DNDEBUG)
+LIB_LIBS    := -lcurl -lcjson -lmbedx509 -lmbedcrypto -pthread
 FH_LDFLAGS  := $(SAN_FLAGS) $(LDFLAGS)
 
 # The library's layers, one folder each (src/README.md): util, payload,
-# net, io, client, engine, plugins.  The command and the store libraries
-# are built on their own.
-LIB_DIRS    := util payload net io client engine plugins
+# net, io, client, engine, plugins, ffi.  The command and the store
+# libraries are built on their own.
+LIB_DIRS    := util payload net io client engine plugins ffi
 LIB_SRCS    := $(sort $(foreach d,$(LIB_DIRS),$(wildcard src/$(d)/*.c)))
 LIB_OBJS    := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
 # src/util: helpers the core, the stores, the command and the tests share
@@ -93,7 +93,17 @@ deps:
 	fi
 
 # ---- the library ----------------------------------------------------------
-LIB_HDRS    := $(wildcard src/*.h $(LIB_DIRS:%=src/%/*.h)) include/flaghook.h
+PUBLIC_HDRS := include/flaghook.h $(wildcard include/flaghook/*.h include/flaghook/sys/*.h)
+LIB_HDRS    := $(wildcard src/*.h $(LIB_DIRS:%=src/%/*.h)) $(PUBLIC_HDRS)
+GEN         := $(BUILD)/gen
+
+# Every public constant (an object-like FLAGHOOK_* macro whose value is a
+# number) for flaghook_constant(): generated, so the table cannot drift.
+$(GEN)/constants.inc: $(PUBLIC_HDRS)
+	@mkdir -p $(@D)
+	sed -nE 's/^#[[:space:]]*define[[:space:]]+(FLAGHOOK_[A-Z0-9_]+)[[:space:]]+[-0-9(].*/FH_CONST(\1)/p' \
+	    $(PUBLIC_HDRS) > $@.tmp && mv $@.tmp $@
+$(BUILD)/obj/ffi/constants.o: $(GEN)/constants.inc
 $(BUILD)/obj/%.o: src/%.c $(LIB_HDRS) | $(BUILD)/obj
 	@mkdir -p $(@D)
 	$(CC) $(LIB_CFLAGS) -c $< -o $@
@@ -177,7 +187,7 @@ demo: deps
 
 # ---- tests ------------------------------------------------------------------------
 VECTORS     ?= $(firstword $(wildcard ../shared/vectors) tests/vectors)
-TEST_NAMES  := test_json test_sign test_render test_versions test_guard test_ssrf test_tls test_network test_differential test_deliver test_async test_races test_alloc test_cli \
+TEST_NAMES  := test_json test_sign test_render test_ffi test_versions test_guard test_ssrf test_tls test_network test_differential test_deliver test_async test_races test_alloc test_cli \
                test_store_memory test_store_engine test_sqlite test_pg test_durable test_crash
 TEST_BINS   := $(TEST_NAMES:%=$(BUILD)/tests/%)
 TEST_SUPPORT := tests/support/httpd.c tests/support/tick.c tests/support/vectors.c tests/support/sample_events.c tests/support/store_suite.c

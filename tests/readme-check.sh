@@ -5,7 +5,7 @@
 set -eu
 build=${1:-build}
 cc=${2:-${CC:-cc}}
-libs=${3:--lcurl -lmbedx509 -lmbedcrypto -pthread}
+libs=${3:--lcurl -lcjson -lmbedx509 -lmbedcrypto -pthread}
 mkdir -p "$build/tests"
 out="$build/tests/readme_app.c"
 # The first ```c block after the "## A short example" heading.

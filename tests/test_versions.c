@@ -75,6 +75,19 @@ typedef struct client_options_v1 {
 	int64_t poll_interval_ms;
 } client_options_v1;
 
+/* flaghook_client_options, version 2 (the network; before bindings' and
+ * operators' members). */
+typedef struct client_options_v2 {
+	client_options_v1 v1;       /* ends in an int64: no tail padding */
+	int32_t allow_private;
+	const char *const *allow_cidrs;
+	size_t allow_cidr_count;
+	const char *proxy;
+	int32_t tls_min_version;
+	const char *ca_path;
+	int32_t max_transfers, max_host_connections, http_version;
+} client_options_v2;
+
 /* flaghook_endpoint_options, version 1 (before TLS). */
 typedef struct endpoint_options_v1 {
 	unsigned int version;
@@ -118,7 +131,10 @@ static const init_case cases[] = {
 	{ "retry policy", INIT(flaghook_retry_policy_init), FLAGHOOK_RETRY_POLICY_VERSION,
 	  { 0, sizeof(flaghook_retry_policy) } },
 	{ "client options", INIT(flaghook_client_options_init), FLAGHOOK_CLIENT_OPTIONS_VERSION,
-	  { 0, sizeof(client_options_v1), sizeof(flaghook_client_options) } },
+	  /* v2 ends in an int32: its 4 bytes of tail padding hold version 3's
+	   * first member, so the library reads and writes only up to there */
+	  { 0, sizeof(client_options_v1), offsetof(client_options_v2, http_version) + sizeof(int32_t),
+	    sizeof(flaghook_client_options) } },
 	{ "endpoint options", INIT(flaghook_endpoint_options_init), FLAGHOOK_ENDPOINT_OPTIONS_VERSION,
 	  { 0, sizeof(endpoint_options_v1), sizeof(flaghook_endpoint_options) } },
 	{ "pg options", INIT(flaghook_pg_options_init), FLAGHOOK_PG_OPTIONS_VERSION,

@@ -2,6 +2,7 @@
 #include "client/client.h"
 #include "client/registry.h"
 #include "engine/engine.h"
+#include "engine/notify.h"
 #include "net/tls.h"
 #include "plugins/plugins.h"
 
@@ -63,7 +64,8 @@ static const size_t allocator_sizes[] = { 0, sizeof(flaghook_allocator) };
 static const size_t client_options_sizes[] = {
 	0,
 	FH_SIZE_BEFORE(flaghook_client_options, allow_private), /* 1 */
-	sizeof(flaghook_client_options),                         /* 2: the network */
+	FH_SIZE_BEFORE(flaghook_client_options, result_queue),  /* 2: the network */
+	sizeof(flaghook_client_options),                         /* 3: bindings, logs */
 };
 
 int flaghook_transport_init(flaghook_transport *t, unsigned int version)
@@ -193,6 +195,9 @@ static int check_options(const flaghook_client_options *o)
 	if (o->tls_min_version && o->tls_min_version != FLAGHOOK_TLS_1_2 && o->tls_min_version != FLAGHOOK_TLS_1_3)
 		return flaghook__error(FLAGHOOK_EINVAL, "client options tls_min_version 0x%x is not FLAGHOOK_TLS_1_2 "
 		                       "or FLAGHOOK_TLS_1_3 (nothing older is allowed)", (unsigned)o->tls_min_version);
+	if (o->log_level < 0 || o->log_level > FLAGHOOK_LOG_DEBUG)
+		return flaghook__error(FLAGHOOK_EINVAL, "client options log_level %d is not a FLAGHOOK_LOG_*",
+		                       (int)o->log_level);
 	if (o->http_version != FLAGHOOK_HTTP_DEFAULT && o->http_version != FLAGHOOK_HTTP_1_1)
 		return flaghook__error(FLAGHOOK_EINVAL, "client options http_version %d is not a FLAGHOOK_HTTP_*",
 		                       (int)o->http_version);
@@ -264,6 +269,14 @@ int flaghook_client_new(flaghook_client **out, const flaghook_client_options *op
 	if (o->allocator) {
 		c->allocator_copy = *o->allocator;
 		c->allocator = &c->allocator_copy;
+	}
+	c->on_log = o->on_log;
+	c->log_level = o->log_level ? o->log_level : FLAGHOOK_LOG_WARN;
+	c->result_queue = o->result_queue != 0;
+	if ((rc = flaghook__queue_init(c))) {
+		flaghook__free(o->allocator, c);
+		flaghook_global_cleanup();
+		return rc;
 	}
 	c->mode = o->mode;
 	c->connect_timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms : DEFAULT_TIMEOUT_MS;
@@ -349,6 +362,7 @@ void flaghook_client_free(flaghook_client *c)
 	if (c->storage.destroy)
 		c->storage.destroy(c->storage.user_data);
 	flaghook__engine_free(c); /* the loop, after the transport that used it */
+	flaghook__queue_free(c);  /* last: shutdown reported into it */
 	flaghook__free(c->allocator, c->user_agent);
 	flaghook__free(c->allocator, c->ca_file);
 	flaghook__free(c->allocator, c->ca_path);

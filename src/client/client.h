@@ -27,6 +27,8 @@ typedef struct fh_pool fh_pool;
 
 typedef enum fh_breaker { FH_CLOSED, FH_OPEN, FH_HALF_OPEN } fh_breaker;
 
+#define FH_LATENCY_BUCKETS 11
+
 typedef struct fh_endpoint {
 	uint64_t id;
 	struct flaghook_client *client;
@@ -68,6 +70,11 @@ typedef struct fh_endpoint {
 	int64_t cooldown_ms;
 	bool probe_out;
 	uint64_t queued, delivered, retried, gave_up, abandoned, released;
+	/* Attempts and how long they took, for flaghook_metrics: a count per
+	 * latency bucket (engine/notify.c; not cumulative), the last +Inf. */
+	uint64_t attempts;
+	uint64_t latency[FH_LATENCY_BUCKETS + 1];
+	int64_t latency_sum_us;
 } fh_endpoint;
 
 /* One rendered body, shared by every delivery of that shape. */
@@ -162,6 +169,17 @@ struct flaghook_client {
 
 	pthread_mutex_t error_lock;
 	char last_error[512];
+
+	/* ---- what the host is told (engine/notify.c) ---- */
+	void (*on_log)(int32_t, const char *, void *);
+	int32_t log_level;
+	bool result_queue;
+	pthread_mutex_t queue_lock;
+	pthread_cond_t queue_cond;
+	struct fh_record *queue_head, *queue_tail;
+	size_t queue_logs;          /* log records waiting: bounded, results are not */
+	int queue_fd;               /* eventfd (semaphore): readable while any wait; -1 */
+	uint64_t logs_dropped;
 
 	/* ---- the I/O loop (engine/run.c) ---- */
 	struct fh_loop *loop;

@@ -84,6 +84,26 @@ int flaghook_endpoint_set_enabled(flaghook_client *c, uint64_t id, int enabled)
 	return 0;
 }
 
+void flaghook__endpoint_counters(flaghook_client *c, fh_endpoint *ep, fh_counters *k)
+{
+	pthread_mutex_lock(&c->engine_lock);
+	k->id = ep->id;
+	k->queued = ep->queued;
+	k->in_flight = (uint64_t)ep->in_flight;
+	k->delivered = ep->delivered;
+	k->retried = ep->retried;
+	k->gave_up = ep->gave_up;
+	k->abandoned = ep->abandoned;
+	k->released = ep->released;
+	k->attempts = ep->attempts;
+	memcpy(k->latency, ep->latency, sizeof(k->latency));
+	k->latency_sum_us = ep->latency_sum_us;
+	k->breaker_open = ep->breaker == FH_OPEN;
+	k->consecutive_failures = ep->consecutive_failures;
+	pthread_mutex_unlock(&c->engine_lock);
+	k->disabled = !atomic_load(&ep->enabled);
+}
+
 int flaghook_endpoint_stats_get(flaghook_client *c, uint64_t id, flaghook_endpoint_stats *out)
 {
 	flaghook__error_clear();
@@ -96,19 +116,21 @@ int flaghook_endpoint_stats_get(flaghook_client *c, uint64_t id, flaghook_endpoi
 	if (!ep)
 		return flaghook__client_fail(c, flaghook__error(FLAGHOOK_ENOTFOUND, "no endpoint with id %llu",
 		                                                (unsigned long long)id));
-	flaghook_endpoint_stats st = { .version = out->version };
-	pthread_mutex_lock(&c->engine_lock);
-	st.queued = ep->queued;
-	st.in_flight = (uint64_t)ep->in_flight;
-	st.delivered = ep->delivered;
-	st.retried = ep->retried;
-	st.gave_up = ep->gave_up;
-	st.abandoned = ep->abandoned;
-	st.released = ep->released;
-	st.breaker_open = ep->breaker == FH_OPEN;
-	st.consecutive_failures = ep->consecutive_failures;
-	pthread_mutex_unlock(&c->engine_lock);
-	st.disabled = !atomic_load(&ep->enabled);
+	fh_counters k;
+	flaghook__endpoint_counters(c, ep, &k);
+	flaghook_endpoint_stats st = {
+		.version = out->version,
+		.queued = k.queued,
+		.in_flight = k.in_flight,
+		.delivered = k.delivered,
+		.retried = k.retried,
+		.gave_up = k.gave_up,
+		.abandoned = k.abandoned,
+		.released = k.released,
+		.disabled = k.disabled,
+		.breaker_open = k.breaker_open,
+		.consecutive_failures = k.consecutive_failures,
+	};
 	flaghook__endpoint_release(c, ep);
 	/* Only as much as the caller's version has: a later library with a
 	 * longer struct must not write past an older caller's. */

@@ -3,6 +3,7 @@
 #include "net/tls.h"
 #include "payload/json.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define SECRET_MAX 4096
@@ -244,6 +245,35 @@ fh_endpoint *flaghook__endpoint_find(flaghook_client *c, uint64_t id)
 	}
 	pthread_rwlock_unlock(&c->lock);
 	return ep;
+}
+
+static int by_id(const void *a, const void *b)
+{
+	uint64_t x = (*(fh_endpoint *const *)a)->id, y = (*(fh_endpoint *const *)b)->id;
+	return x < y ? -1 : x > y;
+}
+
+int flaghook__endpoints_all(flaghook_client *c, fh_endpoint ***out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	pthread_rwlock_rdlock(&c->lock);
+	size_t count = c->endpoint_count;
+	fh_endpoint **all = count ? flaghook__calloc(c->allocator, count, sizeof(*all)) : NULL;
+	if (count && !all) {
+		pthread_rwlock_unlock(&c->lock);
+		return flaghook__error(FLAGHOOK_ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < count; i++) {
+		all[i] = c->endpoints[i];
+		atomic_fetch_add(&all[i]->refs, 1);
+	}
+	pthread_rwlock_unlock(&c->lock);
+	if (count)
+		qsort(all, count, sizeof(*all), by_id);
+	*out = all;
+	*n = count;
+	return 0;
 }
 
 static bool matches(const fh_endpoint *ep, int type, int64_t env_id, int64_t org_id)

@@ -25,5 +25,18 @@ fh_endpoint *flaghook__endpoint_find(flaghook_client *c, uint64_t id);
 int flaghook__route(flaghook_client *c, int type, int64_t env_id, int64_t org_id,
                     fh_endpoint ***out, size_t *n);
 void flaghook__endpoints_free(flaghook_client *c);
+/* Takes a reference on every registered endpoint, in id order; *out is
+ * allocated (NULL when there are none).  Release each, then free *out. */
+int flaghook__endpoints_all(flaghook_client *c, fh_endpoint ***out, size_t *n);
+
+/* One endpoint's counters at one moment (endpoint.c). */
+typedef struct fh_counters {
+	uint64_t id;
+	uint64_t queued, in_flight, delivered, retried, gave_up, abandoned, released, attempts;
+	uint64_t latency[FH_LATENCY_BUCKETS + 1];
+	int64_t latency_sum_us;
+	int32_t disabled, breaker_open, consecutive_failures;
+} fh_counters;
+void flaghook__endpoint_counters(flaghook_client *c, fh_endpoint *ep, fh_counters *out);
 
 #endif

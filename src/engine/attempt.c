@@ -1,6 +1,7 @@
 /* One attempt: see attempt.h. */
 #include "engine/attempt.h"
 #include "net/resolve.h"
+#include "engine/notify.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -275,7 +276,13 @@ int flaghook__record(flaghook_client *c, const flaghook_delivery *d, int outcome
 		.response = at->response,
 		.response_len = at->response ? at->response_len : 0,
 	};
-	return c->storage.record(d, &a, c->storage.user_data);
+	flaghook__error_clear();
+	int rc = c->storage.record(d, &a, c->storage.user_data);
+	if (rc && rc != FLAGHOOK_ESTATE)
+		flaghook__log(c, FLAGHOOK_LOG_ERROR, "endpoint %llu: the store could not record attempt %d of event %s: "
+		              "%s: %s", (unsigned long long)d->endpoint_id, (int)number, d->event_id,
+		              flaghook_strerror(rc), flaghook_last_error());
+	return rc;
 }
 
 void flaghook__result(flaghook_result *res, const fh_endpoint *ep, const flaghook_delivery *d,

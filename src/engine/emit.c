@@ -6,6 +6,7 @@
 #include "client/registry.h"
 #include "engine/attempt.h"
 #include "engine/engine.h"
+#include "engine/notify.h"
 #include "engine/run.h"
 #include "engine/sched.h"
 #include "payload/render.h"
@@ -179,6 +180,8 @@ static int emit_sync(flaghook_client *c, fh_endpoint **eps, size_t n, fh_body **
 			snprintf(why, sizeof(why), "endpoint %llu: %s: %s", (unsigned long long)eps[i]->id,
 			         flaghook_errclass_name(at->errclass), at->error[0] ? at->error : "failed");
 		pthread_mutex_lock(&c->engine_lock);
+		if (at->ran)
+			flaghook__observe_latency(eps[i], at->finished_us - at->started_us);
 		if (outcome == FLAGHOOK_OUTCOME_DELIVERED) {
 			eps[i]->delivered++;
 			eps[i]->consecutive_failures = 0;
@@ -187,15 +190,9 @@ static int emit_sync(flaghook_client *c, fh_endpoint **eps, size_t n, fh_body **
 			eps[i]->consecutive_failures++;
 		}
 		pthread_mutex_unlock(&c->engine_lock);
-		if (c->on_attempt || c->on_result) {
-			flaghook_result res;
-			flaghook__result(&res, eps[i], &ds[i], bodies[i]->event_type, outcome, at,
-			                 flaghook__mono_us() - start);
-			if (c->on_attempt)
-				c->on_attempt(&res, c->user_data);
-			if (c->on_result)
-				c->on_result(&res, c->user_data);
-		}
+		flaghook_result res;
+		flaghook__result(&res, eps[i], &ds[i], bodies[i]->event_type, outcome, at, flaghook__mono_us() - start);
+		flaghook__notify_result(c, &res, true);
 	}
 	for (size_t i = 0; i < n; i++)
 		flaghook__attempt_free(c, ats[i]);

@@ -1,6 +1,7 @@
 /* Ending an attempt: see finish.h. */
 #include "engine/finish.h"
 #include "engine/attempt.h"
+#include "engine/notify.h"
 #include "engine/timers.h"
 
 #include <stdio.h>
@@ -26,10 +27,7 @@ static void report(flaghook_client *c, fh_job *j, int outcome, const fh_attempt 
 	flaghook_result res;
 	flaghook__result(&res, j->ep, &j->d, j->body->event_type, outcome, at,
 	                 flaghook__clock(c) - j->body->emit_us);
-	if (attempt_cb && c->on_attempt)
-		c->on_attempt(&res, c->user_data);
-	if (outcome != FLAGHOOK_OUTCOME_RETRY && c->on_result)
-		c->on_result(&res, c->user_data);
+	flaghook__notify_result(c, &res, attempt_cb);
 }
 
 void flaghook__report_left(flaghook_client *c, fh_job *j, int outcome)
@@ -91,6 +89,8 @@ void flaghook__finish_job(flaghook_client *c, fh_job *j, fh_job_list *out)
 	}
 	fh_job_list gone = { 0 };
 	pthread_mutex_lock(&c->engine_lock);
+	if (at && at->ran)
+		flaghook__observe_latency(ep, at->finished_us - at->started_us);
 	flaghook__sched_finish(c, j, &e, &gone, out);
 	pthread_mutex_unlock(&c->engine_lock);
 
@@ -135,8 +135,7 @@ void flaghook__finish_job(flaghook_client *c, fh_job *j, fh_job_list *out)
 		finished += flaghook__report_gone(c, &gone, e.disabled == FLAGHOOK_DISABLED_GONE
 		                                                ? "endpoint answered 410 Gone and was disabled"
 		                                                : "endpoint failed too long and was disabled");
-		if (c->on_endpoint_disabled)
-			c->on_endpoint_disabled(ep_id, e.disabled, c->user_data);
+		flaghook__notify_disabled(c, ep_id, e.disabled);
 	}
 	/* Last: a delivery counts as pending until its result was reported, so
 	 * flaghook_flush returning means every callback has run; and once

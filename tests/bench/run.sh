@@ -167,7 +167,7 @@ ${CC:-cc} -std=c99 -D_GNU_SOURCE -O2 -g -DNDEBUG -Iinclude -Isrc -pthread -DFLAG
 ${CC:-cc} -std=c99 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Iinclude -Isrc -Isrc/cmd $(pkg-config --cflags libpq) \
 	"$BENCH_DIR/bench.c" src/cmd/sample.c \
 	"$BENCH_SQLITE_O" "$BUILD/libflaghook-pg.a" "$BUILD/libflaghook.a" \
-	-lsqlite3 $(pkg-config --libs libpq) -lcurl -lmbedx509 -lmbedcrypto -pthread -lm -o "$BENCH" ||
+	-lsqlite3 $(pkg-config --libs libpq) -lcurl -lcjson -lmbedx509 -lmbedcrypto -pthread -lm -o "$BENCH" ||
 	fail "could not compile $BENCH_DIR/bench.c"
 
 # ---- scratch directory, nginx, and cleanup ------------------------------------
