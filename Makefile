@@ -9,8 +9,8 @@
 #   make bench      the figures in README's table (about a minute)
 #   make fuzz       libFuzzer on the parsers for FUZZ_SECONDS (60)
 #
-# CC, CFLAGS, LDFLAGS, PREFIX and DESTDIR are yours; what the build needs is
-# added to them.
+# CC, CPPFLAGS, CFLAGS, LDFLAGS, PREFIX, LIBDIR, PKGCONFIGDIR and DESTDIR
+# are yours; what the build needs is added to them.
 
 VERSION     := 0.1.0
 SOMAJOR     := 0
@@ -33,8 +33,11 @@ SAN_FLAGS   := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-reco
 endif
 comma := ,
 
-WARN        := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-FH_CFLAGS   := -std=c99 -D_GNU_SOURCE $(WARN) -Iinclude -pthread $(SAN_FLAGS) $(CFLAGS)
+# WERROR= lets a distribution build with a newer compiler go on through
+# a new warning; CI and `make check` keep it.
+WERROR      ?= -Werror
+WARN        := -Wall -Wextra $(WERROR) -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+FH_CFLAGS   := -std=c99 -D_GNU_SOURCE $(WARN) -Iinclude -pthread $(SAN_FLAGS) $(CPPFLAGS) $(CFLAGS)
 # Release builds drop the library's internal asserts (the JSON writer checks
 # key order with one); the sanitizer builds, which CI runs, keep them.
 LIB_CFLAGS  := $(FH_CFLAGS) -Isrc -I$(BUILD)/gen -fPIC -fvisibility=hidden $(if $(SANITIZE),,-DNDEBUG)
@@ -67,10 +70,10 @@ STORE_LINK  := $(STORE_STATIC) -lsqlite3 $$(pkg-config --libs libpq)
 DEB_BUILD   := gcc make pkg-config libcurl4-openssl-dev libmbedtls-dev libcjson-dev \
                libsqlite3-dev libpq-dev
 DEB_TEST    := libcmocka-dev libmicrohttpd-dev python3 openssl curl binutils g++ man-db \
-               postgresql sqlite3
+               postgresql sqlite3 abigail-tools
 DEB_ALL     := $(DEB_BUILD) $(DEB_TEST)
 
-.PHONY: all lib check demo deps install uninstall installcheck bench fuzz clean examples header-test symbols-test
+.PHONY: FORCE all lib check demo deps install uninstall installcheck bench fuzz clean examples header-test symbols-test abi-check abi-baseline
 
 all: $(STATIC) $(SHARED) $(STORE_LIBS) $(CMD)
 lib: $(STATIC) $(SHARED) $(STORE_LIBS)
@@ -208,11 +211,14 @@ $(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT) $(wildcard tests/support/*.h) $(LIB_
 	$(CC) $(TEST_CFLAGS) $< $(TEST_SUPPORT) src/cmd/sample.c -o $@ $(FH_LDFLAGS) $(TEST_LIBS)
 
 header-test: | $(BUILD)/tests
-	@printf '#include "flaghook.h"\n#include "flaghook_sqlite.h"\n#include "flaghook_pg.h"\nint main(void) { return flaghook_version() == 0; }\n' > $(BUILD)/tests/header.c
-	$(CC) -std=c99 -Wall -Wextra -pedantic -Werror -Iinclude -c $(BUILD)/tests/header.c -o $(BUILD)/tests/header_c.o
-	@cp $(BUILD)/tests/header.c $(BUILD)/tests/header.cpp
-	$${CXX:-g++} -std=c++11 -Wall -Wextra -pedantic -Werror -Iinclude -c $(BUILD)/tests/header.cpp -o $(BUILD)/tests/header_cpp.o
-	@echo "header-test: flaghook.h, flaghook_sqlite.h and flaghook_pg.h compile as C99 and C++11 with -pedantic -Werror"
+	@sh tests/header-test.sh $(BUILD) "$(CC)" "$${CXX:-g++}"
+
+# The ABI against the baselines in abi/ (tests/abi-check.sh); at a release,
+# `make abi-baseline` takes new ones.
+abi-check: $(SHARED_REAL) $(BUILD)/libflaghook-sqlite.so.$(VERSION) $(BUILD)/libflaghook-pg.so.$(VERSION)
+	@sh tests/abi-check.sh $(BUILD)
+abi-baseline: $(SHARED_REAL) $(BUILD)/libflaghook-sqlite.so.$(VERSION) $(BUILD)/libflaghook-pg.so.$(VERSION)
+	@sh tests/abi-check.sh $(BUILD) update
 
 # The shared libraries export the public flaghook_* API and nothing else;
 # every global symbol of every installed archive is flaghook_* (API) or
@@ -246,7 +252,7 @@ $(BUILD)/tests/fuzz_replay: tests/fuzz/replay.c tests/fuzz/fuzz_inputs.c $(STATI
 
 check: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/tests/httpd_selftest $(TEST_BINS) $(BUILD)/tests/fuzz_replay \
-	    header-test symbols-test
+	    header-test symbols-test abi-check
 	@sh tests/man-check.sh
 	@sh tests/readme-check.sh $(BUILD) "$(CC) $(SAN_FLAGS)" "$(LIB_LIBS)"
 	@FLAGHOOK_VECTORS=$(VECTORS) FLAGHOOK_BUILD=$(BUILD) sh tests/run.sh $(BUILD)/tests/httpd_selftest $(TEST_BINS) \
@@ -274,7 +280,8 @@ MAN3 := $(wildcard man/man3/*.3)
 MAN7 := $(wildcard man/man7/*.7)
 MAN1 := $(wildcard man/man1/*.1)
 
-$(BUILD)/%.pc: pkgconfig/%.pc.in Makefile | $(BUILD)/obj
+# Written on every install: PREFIX and LIBDIR may differ from the last.
+$(BUILD)/%.pc: pkgconfig/%.pc.in FORCE | $(BUILD)/obj
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 	    -e 's|@VERSION@|$(VERSION)|' $< > $@
 
@@ -283,7 +290,10 @@ PC_FILES := $(BUILD)/flaghook.pc $(BUILD)/flaghook-sqlite.pc $(BUILD)/flaghook-p
 install: all $(PC_FILES)
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR) \
 	    $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7
+	install -d $(DESTDIR)$(INCLUDEDIR)/flaghook/sys
 	install -m 644 include/flaghook.h include/flaghook_sqlite.h include/flaghook_pg.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 $(wildcard include/flaghook/*.h) $(DESTDIR)$(INCLUDEDIR)/flaghook/
+	install -m 644 $(wildcard include/flaghook/sys/*.h) $(DESTDIR)$(INCLUDEDIR)/flaghook/sys/
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/libflaghook.a
 	install -m 755 $(SHARED_REAL) $(DESTDIR)$(LIBDIR)/libflaghook.so.$(VERSION)
 	ln -sf libflaghook.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libflaghook.so.$(SOMAJOR)
@@ -310,10 +320,14 @@ uninstall:
 	    $(DESTDIR)$(PKGCONFIGDIR)/flaghook-$$s.pc; \
 	done
 	rm -f $(DESTDIR)$(INCLUDEDIR)/flaghook_sqlite.h $(DESTDIR)$(INCLUDEDIR)/flaghook_pg.h
+	rm -f $(patsubst include/%,$(DESTDIR)$(INCLUDEDIR)/%,$(wildcard include/flaghook/*.h include/flaghook/sys/*.h))
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/flaghook/sys $(DESTDIR)$(INCLUDEDIR)/flaghook 2>/dev/null
 	rm -f $(DESTDIR)$(INCLUDEDIR)/flaghook.h $(DESTDIR)$(LIBDIR)/libflaghook.a \
 	    $(DESTDIR)$(LIBDIR)/libflaghook.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libflaghook.so.$(SOMAJOR) \
 	    $(DESTDIR)$(LIBDIR)/libflaghook.so $(DESTDIR)$(PKGCONFIGDIR)/flaghook.pc $(DESTDIR)$(BINDIR)/flaghook
 	rm -f $(MAN1:man/%=$(DESTDIR)$(MANDIR)/%) $(MAN3:man/%=$(DESTDIR)$(MANDIR)/%) $(MAN7:man/%=$(DESTDIR)$(MANDIR)/%)
+
+FORCE:
 
 clean:
 	rm -rf build build-*

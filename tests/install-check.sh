@@ -8,7 +8,7 @@ build=${1:-build}
 stage=$(mktemp -d /tmp/flaghook-stage-XXXXXX)
 trap 'rm -rf "$stage"' EXIT
 make --no-print-directory install DESTDIR="$stage" PREFIX=/usr BUILD="$build" >/dev/null
-for f in usr/include/flaghook.h usr/lib/libflaghook.a usr/lib/libflaghook.so.0.1.0 \
+for f in usr/include/flaghook.h usr/include/flaghook/client.h usr/include/flaghook/sys/transport.h usr/lib/libflaghook.a usr/lib/libflaghook.so.0.1.0 \
          usr/lib/libflaghook.so.0 usr/lib/libflaghook.so usr/lib/pkgconfig/flaghook.pc \
          usr/bin/flaghook usr/share/man/man1/flaghook.1 usr/share/man/man7/flaghook.7 \
          usr/share/man/man3/flaghook_emit.3 \
