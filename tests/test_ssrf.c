@@ -330,7 +330,7 @@ static void test_connect_time_check(void **state)
 	fh_loop *loop = NULL;
 	assert_int_equal(flaghook__loop_new(&loop, NULL), 0);
 	fh_guard guard = { .on = true };
-	fh_curl_config cfg = { NULL, loop, &guard, 0, FLAGHOOK_HTTP_DEFAULT };
+	fh_curl_config cfg = { NULL, loop, &guard, 0, FLAGHOOK_HTTP_DEFAULT, NULL };
 	flaghook_transport t;
 	assert_int_equal(flaghook__transport_curl(&t, &cfg), 0);
 	char url[128];
@@ -442,6 +442,78 @@ static void test_proxies(void **state)
 	th_stop(proxy);
 }
 
+/* With a proxy, no_proxy from the environment must not send any host
+ * around it: the guard leaves the egress filtering to the proxy, so a
+ * direct connection would be an unvetted one (cloud hosts list
+ * 169.254.169.254 and 10.0.0.0/8 in NO_PROXY as a matter of course). */
+static void test_no_proxy_ignored(void **state)
+{
+	(void)state;
+	th_server *internal = NULL, *proxy = NULL;
+	assert_int_equal(th_start(&internal, NULL, NULL), 0);
+	assert_int_equal(th_start(&proxy, NULL, NULL), 0);
+	char url[128], purl[128];
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/latest/meta-data", th_port(internal));
+	snprintf(purl, sizeof(purl), "http://127.0.0.1:%d", th_port(proxy));
+	static const char *const lists[] = { "127.0.0.1", "*", "localhost,127.0.0.0/8" };
+	size_t sent = 0;
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+		setenv("no_proxy", lists[i], 1);
+		setenv("NO_PROXY", lists[i], 1);
+		seen s = { .lock = PTHREAD_MUTEX_INITIALIZER };
+		flaghook_client *c = client(&s, 0, NULL, 0, purl);
+		assert_int_equal(add(c, url), 0);
+		flaghook_emit(c, fh_sample_environment());
+		sent++;
+		flaghook_client_free(c);
+		if (th_count(internal) != 0)
+			fail_msg("no_proxy=%s sent a request around the proxy", lists[i]);
+		assert_int_equal(th_count(proxy), sent);
+	}
+	unsetenv("no_proxy");
+	unsetenv("NO_PROXY");
+	th_stop(internal);
+	th_stop(proxy);
+}
+
+/* A proxy's credentials are a secret: not in any error, whether the
+ * proxy is refused at client_new or fails at delivery. */
+static void test_proxy_credentials_never_shown(void **state)
+{
+	(void)state;
+	static const char *const bad[] = { "foo://user:s3cret@127.0.0.1:1", "http://user:s3cret@[::1:1",
+	                                   "user:s3cret@127.0.0.1:1", "http://user:s3cret@/" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		flaghook_client_options o = FLAGHOOK_CLIENT_OPTIONS_INIT;
+		o.proxy = bad[i];
+		flaghook_client *c = NULL;
+		assert_int_equal(flaghook_client_new(&c, &o), FLAGHOOK_EINVAL);
+		assert_null(c);
+		assert_non_null(strstr(flaghook_last_error(), "proxy"));
+		if (strstr(flaghook_last_error(), "s3cret"))
+			fail_msg("%s: the error shows the password: %s", bad[i], flaghook_last_error());
+	}
+	/* A good proxy that is not listening: the failure names no password. */
+	th_server *srv = NULL;
+	assert_int_equal(th_start(&srv, NULL, NULL), 0);
+	int closed = th_port(srv);
+	th_stop(srv);
+	char purl[128];
+	snprintf(purl, sizeof(purl), "http://us%%65r:s3cret@127.0.0.1:%d", closed);
+	seen s = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	flaghook_client *c = client(&s, 0, NULL, 0, purl);
+	assert_int_equal(add(c, "http://hooks.example.test/"), 0);
+	assert_int_equal(flaghook_emit(c, fh_sample_environment()), FLAGHOOK_EDELIVERY);
+	assert_null(strstr(flaghook_last_error(), "s3cret"));
+	char last[512];
+	flaghook_client_last_error(c, last, sizeof(last));
+	assert_null(strstr(last, "s3cret"));
+	assert_int_equal(s.results, 1);
+	assert_int_equal(s.errclass, FLAGHOOK_ERRCLASS_CONNECT);
+	assert_null(strstr(s.error, "s3cret"));
+	flaghook_client_free(c);
+}
+
 /* ---- running inside the namespace ---- */
 
 static int in_namespace(void)
@@ -471,6 +543,8 @@ static int in_namespace(void)
 		cmocka_unit_test(test_connect_time_check),
 		cmocka_unit_test(test_allow_list),
 		cmocka_unit_test(test_proxies),
+		cmocka_unit_test(test_no_proxy_ignored),
+		cmocka_unit_test(test_proxy_credentials_never_shown),
 	};
 	int rc = cmocka_run_group_tests_name("ssrf", tests, NULL, NULL);
 	umount2("/etc/hosts", MNT_DETACH);

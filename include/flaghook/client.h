@@ -182,8 +182,10 @@ typedef struct flaghook_client_options {
 	                               multicast (intranet receivers, tests) */
 	const char *const *allow_cidrs; /* always allowed: "10.1.0.0/16", "fd00::/8", ... */
 	size_t allow_cidr_count;
-	/* An HTTP(S) proxy for every request ("http://proxy:3128"); NULL: none,
-	 * and http_proxy/https_proxy from the environment are ignored.  With a
+	/* A proxy for every request ("http://proxy:3128"; http, https, socks4,
+	 * socks4a, socks5 or socks5h; user:password@ allowed and never shown in
+	 * a message); NULL: none.  http_proxy, https_proxy and no_proxy from
+	 * the environment are ignored: no host goes around the proxy.  With a
 	 * proxy the guard does not vet addresses: the proxy connects, so it
 	 * must do the egress filtering (as Stripe's smokescreen does). */
 	const char *proxy;

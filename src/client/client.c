@@ -206,11 +206,9 @@ static int check_options(const flaghook_client_options *o)
 	if (o->allow_cidr_count > MAX_ALLOW_CIDRS)
 		return flaghook__error(FLAGHOOK_EINVAL, "client options allow_cidrs: at most %d", MAX_ALLOW_CIDRS);
 	if (o->proxy) {
-		for (const char *p = o->proxy; *p; p++)
-			if ((unsigned char)*p <= 0x20 || *p == 0x7f)
-				return flaghook__error(FLAGHOOK_EINVAL, "proxy has a space or control character");
-		if (!o->proxy[0])
-			return flaghook__error(FLAGHOOK_EINVAL, "proxy is empty: NULL means none");
+		int rc = flaghook__proxy_parse(o->proxy, NULL, NULL);
+		if (rc)
+			return rc;
 	}
 	return flaghook__tls_check("client", o->ca_file, o->ca_path, NULL, NULL, NULL);
 }
@@ -316,14 +314,16 @@ int flaghook_client_new(flaghook_client **out, const flaghook_client_options *op
 		goto fail;
 	}
 	if ((rc = copy_string(c, &c->ca_file, o->ca_file)) || (rc = copy_string(c, &c->ca_path, o->ca_path)) ||
-	    (rc = copy_string(c, &c->proxy, o->proxy)) || (rc = guard_make(c, o)))
+	    (rc = copy_string(c, &c->proxy, o->proxy)) || (rc = guard_make(c, o)) ||
+	    (o->proxy && (rc = flaghook__proxy_parse(o->proxy, &c->proxy_parts, c->allocator))))
 		goto fail;
 	if ((rc = flaghook__engine_init(c)))
 		goto fail;
 	if (o->transport) {
 		c->transport = *o->transport;
 	} else {
-		fh_curl_config cc = { c->allocator, c->loop, &c->guard, o->max_host_connections, o->http_version };
+		fh_curl_config cc = { c->allocator, c->loop, &c->guard, o->max_host_connections, o->http_version,
+		                      o->proxy ? &c->proxy_parts : NULL };
 		if ((rc = flaghook__transport_curl(&c->transport, &cc)))
 			goto fail;
 		c->own_transport = true;
@@ -367,6 +367,7 @@ void flaghook_client_free(flaghook_client *c)
 	flaghook__free(c->allocator, c->ca_file);
 	flaghook__free(c->allocator, c->ca_path);
 	flaghook__free_secret(c->allocator, c->proxy); /* it may carry credentials */
+	flaghook__proxy_free(&c->proxy_parts, c->allocator);
 	flaghook__free(c->allocator, c->guard.allow);
 	pthread_rwlock_destroy(&c->lock);
 	pthread_mutex_destroy(&c->error_lock);

@@ -152,6 +152,7 @@ struct flaghook_client {
 	size_t max_response_bytes;
 	char *user_agent;
 	char *ca_file, *ca_path, *proxy;
+	fh_proxy proxy_parts;       /* the proxy without, and its credentials */
 	int32_t tls_min_version;
 	fh_guard guard;
 	flaghook_transport transport;

@@ -123,3 +123,81 @@ done:
 	curl_url_cleanup(u);
 	return rc;
 }
+
+/* ---- the proxy ---- */
+
+static int proxy_copy(const flaghook_allocator *a, char **to, const char *from)
+{
+	if (!from || !from[0])
+		return 0;
+	*to = flaghook__strdup(a, from);
+	return *to ? 0 : flaghook__error(FLAGHOOK_ENOMEM, "out of memory");
+}
+
+int flaghook__proxy_parse(const char *proxy, fh_proxy *out, const flaghook_allocator *a)
+{
+	if (out)
+		memset(out, 0, sizeof(*out));
+	if (!proxy || !proxy[0])
+		return flaghook__error(FLAGHOOK_EINVAL, "proxy is empty: NULL means none");
+	for (const char *p = proxy; *p; p++)
+		if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+			return flaghook__error(FLAGHOOK_EINVAL, "proxy has a space or control character");
+	static const char *const schemes[] = { "http", "https", "socks4", "socks4a", "socks5", "socks5h", NULL };
+	const char *colon = strstr(proxy, "://");
+	bool known = false;
+	for (size_t i = 0; colon && schemes[i]; i++)
+		known |= (size_t)(colon - proxy) == strlen(schemes[i]) && !strncasecmp(proxy, schemes[i], strlen(schemes[i]));
+	if (!known)
+		return flaghook__error(FLAGHOOK_EINVAL, "proxy must start with http://, https://, socks4://, socks4a://, "
+		                                        "socks5:// or socks5h://");
+	CURLU *u = curl_url();
+	if (!u)
+		return flaghook__error(FLAGHOOK_ENOMEM, "out of memory");
+	char *host = NULL, *user = NULL, *password = NULL, *bare = NULL;
+	int rc = 0;
+	CURLUcode uc = curl_url_set(u, CURLUPART_URL, proxy, CURLU_NON_SUPPORT_SCHEME);
+	if (uc != CURLUE_OK) {
+		rc = flaghook__error(uc == CURLUE_OUT_OF_MEMORY ? FLAGHOOK_ENOMEM : FLAGHOOK_EINVAL,
+		                     "proxy is not a URL libcurl accepts: %s", curl_url_strerror(uc));
+		goto done;
+	}
+	host = part(u, CURLUPART_HOST, 0);
+	if (!host || !host[0] || (host[0] == '[' && host[1] == ']')) {
+		rc = flaghook__error(FLAGHOOK_EINVAL, "proxy has no host");
+		goto done;
+	}
+	user = part(u, CURLUPART_USER, CURLU_URLDECODE);
+	password = part(u, CURLUPART_PASSWORD, CURLU_URLDECODE);
+	if ((user && has_control(user)) || (password && has_control(password))) {
+		rc = flaghook__error(FLAGHOOK_EINVAL, "proxy's user information has a control character");
+		goto done;
+	}
+	/* The same URL without them: what libcurl is handed, and may quote. */
+	if (curl_url_set(u, CURLUPART_USER, NULL, 0) != CURLUE_OK ||
+	    curl_url_set(u, CURLUPART_PASSWORD, NULL, 0) != CURLUE_OK ||
+	    curl_url_set(u, CURLUPART_OPTIONS, NULL, 0) != CURLUE_OK || !(bare = part(u, CURLUPART_URL, 0))) {
+		rc = flaghook__error(FLAGHOOK_ENOMEM, "out of memory");
+		goto done;
+	}
+	if (out && ((rc = proxy_copy(a, &out->url, bare)) || (rc = proxy_copy(a, &out->user, user)) ||
+	            (rc = proxy_copy(a, &out->password, password))))
+		flaghook__proxy_free(out, a);
+done:
+	curl_free(host);
+	part_free(user);
+	part_free(password);
+	curl_free(bare);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+void flaghook__proxy_free(fh_proxy *p, const flaghook_allocator *a)
+{
+	if (!p)
+		return;
+	flaghook__free(a, p->url);
+	flaghook__free_secret(a, p->user);
+	flaghook__free_secret(a, p->password);
+	memset(p, 0, sizeof(*p));
+}

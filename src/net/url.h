@@ -2,6 +2,8 @@
 #ifndef FLAGHOOK_URL_H
 #define FLAGHOOK_URL_H
 
+#include "flaghook.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -22,5 +24,21 @@ typedef struct fh_url {
  * carry credentials).  `out` may be NULL.
  */
 int flaghook__url_parse(const char *url, fh_url *out);
+
+/* A proxy URL taken apart: the URL without its credentials (what libcurl
+ * may quote in an error) and the credentials, decoded, on their own. */
+typedef struct fh_proxy {
+	char *url;                  /* scheme://host:port, no user information */
+	char *user, *password;      /* NULL when none; wiped when freed */
+} fh_proxy;
+
+/*
+ * Parses a client's proxy: http, https, socks4, socks4a, socks5 or
+ * socks5h, a host, a port.  FLAGHOOK_EINVAL with a detail that never
+ * quotes it (it may carry credentials).  `out` may be NULL; otherwise its
+ * strings are allocated with `a` and released with flaghook__proxy_free.
+ */
+int flaghook__proxy_parse(const char *proxy, fh_proxy *out, const flaghook_allocator *a);
+void flaghook__proxy_free(fh_proxy *p, const flaghook_allocator *a);
 
 #endif

@@ -9,6 +9,7 @@
 #include "internal.h"
 #include "io/loop.h"
 #include "net/resolve.h"
+#include "net/url.h"
 
 /* ---- the libcurl transport (transport_curl.c) ---- */
 
@@ -19,6 +20,7 @@ typedef struct fh_curl_config {
 	                               client's, which outlives the transport */
 	long max_host_connections;  /* 0: no limit */
 	int32_t http_version;       /* FLAGHOOK_HTTP_* */
+	const fh_proxy *proxy;      /* the client's, taken apart; NULL: none */
 } fh_curl_config;
 
 /* A transport with start and cancel: one multi handle on the loop. */

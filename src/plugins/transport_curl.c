@@ -63,6 +63,7 @@ struct driver {
 	int wake_fd, timer_fd;
 	fh_watch *wake_w, *timer_w;
 	long http_version;
+	const fh_proxy *proxy;      /* the client's, taken apart; NULL: none */
 	/* Guarded by lock: what start() queued, and shutdown's cancel. */
 	pthread_mutex_t lock;
 	xfer *inbox_head, *inbox_tail;
@@ -267,8 +268,21 @@ static bool setup(driver *d, xfer *x)
 	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->body_len);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)q->connect_timeout_ms);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)q->timeout_ms);
-	/* The environment's proxies are never used: only the client's. */
-	curl_easy_setopt(h, CURLOPT_PROXY, q->proxy ? q->proxy : "");
+	/* The environment's proxies are never used, nor its no_proxy list,
+	 * which would send some hosts around the proxy and so around the
+	 * egress filtering the guard leaves to it: only the client's proxy,
+	 * for every host.  Its credentials go apart from its URL, so that no
+	 * libcurl message quoting the URL can carry them. */
+	curl_easy_setopt(h, CURLOPT_NOPROXY, "");
+	if (q->proxy && d->proxy) { /* the client's own proxy: the one it hands us */
+		curl_easy_setopt(h, CURLOPT_PROXY, d->proxy->url);
+		if (d->proxy->user)
+			curl_easy_setopt(h, CURLOPT_PROXYUSERNAME, d->proxy->user);
+		if (d->proxy->password)
+			curl_easy_setopt(h, CURLOPT_PROXYPASSWORD, d->proxy->password);
+	} else {
+		curl_easy_setopt(h, CURLOPT_PROXY, q->proxy ? q->proxy : "");
+	}
 	if (x->resolve)
 		curl_easy_setopt(h, CURLOPT_RESOLVE, x->resolve);
 	curl_easy_setopt(h, CURLOPT_SSLVERSION, ssl_version(q->tls_min_version));
@@ -512,9 +526,11 @@ static int curl_start(const flaghook_request *q, flaghook_response *resp, void (
 	d->inbox_tail = x;
 	bool signal = !d->signalled;
 	d->signalled = true;
-	pthread_mutex_unlock(&d->lock);
+	/* Under the lock: once it is released, the loop may finish this
+	 * transfer and the client free us before a later write landed. */
 	if (signal)
 		flaghook__eventfd_signal(d->wake_fd);
+	pthread_mutex_unlock(&d->lock);
 	return 0;
 }
 
@@ -524,8 +540,8 @@ static void curl_cancel(void *ud)
 	pthread_mutex_lock(&d->lock);
 	d->cancel = true;
 	d->signalled = true;
-	pthread_mutex_unlock(&d->lock);
 	flaghook__eventfd_signal(d->wake_fd);
+	pthread_mutex_unlock(&d->lock);
 }
 
 static void curl_destroy(void *ud)
@@ -542,6 +558,9 @@ static void curl_destroy(void *ud)
 	flaghook__free(d->allocator, d->idle);
 	flaghook__loop_unwatch(d->loop, d->wake_w);
 	flaghook__loop_unwatch(d->loop, d->timer_w);
+	/* A thread that signalled holds the lock until its write is done. */
+	pthread_mutex_lock(&d->lock);
+	pthread_mutex_unlock(&d->lock);
 	if (d->wake_fd >= 0)
 		close(d->wake_fd);
 	if (d->timer_fd >= 0)
@@ -558,6 +577,7 @@ int flaghook__transport_curl(flaghook_transport *out, const fh_curl_config *cfg)
 	d->allocator = cfg->allocator;
 	d->loop = cfg->loop;
 	d->guard = cfg->guard;
+	d->proxy = cfg->proxy;
 	d->http_version = cfg->http_version == FLAGHOOK_HTTP_1_1 ? CURL_HTTP_VERSION_1_1 : CURL_HTTP_VERSION_2TLS;
 	d->timeout_due = d->armed_due = INT64_MAX;
 	pthread_mutex_init(&d->lock, NULL);
