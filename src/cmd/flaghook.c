@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define EXIT_MISMATCH 1
 #define EXIT_USAGE 2
@@ -20,12 +21,16 @@
 static const char usage_head[] =
 	"usage: flaghook sign   [--secret S | --secret-file PATH] [FILE]\n"
 	"       flaghook verify [--secret S | --secret-file PATH] --signature HEX [FILE]\n"
-	"       flaghook test URL [--secret S | --secret-file PATH]\n"
+	"       flaghook sign   --scheme standard --standard-secret whsec_... --id ID --timestamp T [FILE]\n"
+	"       flaghook verify --scheme standard --standard-secret whsec_... [--standard-secret ...]\n"
+	"                       --id ID --timestamp T --signature 'v1,...' [--tolerance SECONDS] [FILE]\n"
+	"       flaghook test URL [--secret S | --secret-file PATH] [--standard-secret whsec_... ...]\n"
 	"                     [--scope environment|organisation] [--timeout SECONDS] [--ca-file PATH]\n"
 	"                     [--allow-private]\n";
 static const char usage_tail[] =
 	"       flaghook --version | --help\n"
-	"The secret may also come from the environment variable FLAGHOOK_SECRET.\n"
+	"The secret may also come from the environment variable FLAGHOOK_SECRET, a Standard\n"
+	"Webhooks secret from FLAGHOOK_STANDARD_SECRET.\n"
 	"Exit status: 0 success, 1 failure (a mismatch, a failed test, a store error), 2 usage.\n";
 
 static void print_usage(FILE *f)
@@ -46,6 +51,12 @@ typedef struct args {
 	const char *ca_file;
 	long timeout_s;
 	int allow_private;
+	int standard;               /* --scheme standard */
+	const char *standard_secrets[FLAGHOOK_STANDARD_SECRETS_MAX];
+	size_t nstandard;
+	const char *msg_id;
+	const char *timestamp;
+	long tolerance_s;
 } args;
 
 static int fail_usage(const char *what)
@@ -116,6 +127,26 @@ static int parse(int argc, char **argv, int first, args *a)
 			a->secret = a->secret_owned;
 			a->secret_source = "--secret-file (a newline alone counts as empty)";
 			i++;
+		} else if (!strcmp(arg, "--scheme") && next) {
+			if (!strcmp(next, "standard"))
+				a->standard = 1;
+			else if (strcmp(next, "flagsmith"))
+				return fail_usage("--scheme is flagsmith (X-Flagsmith-Signature) or standard (Standard Webhooks)");
+			i++;
+		} else if (!strcmp(arg, "--standard-secret") && next) {
+			if (a->nstandard == FLAGHOOK_STANDARD_SECRETS_MAX)
+				return fail_usage("too many --standard-secret");
+			a->standard_secrets[a->nstandard++] = next, i++;
+		} else if (!strcmp(arg, "--id") && next) {
+			a->msg_id = next, i++;
+		} else if (!strcmp(arg, "--timestamp") && next) {
+			a->timestamp = next, i++;
+		} else if (!strcmp(arg, "--tolerance") && next) {
+			char *end;
+			a->tolerance_s = strtol(next, &end, 10);
+			if (*end || a->tolerance_s <= 0 || a->tolerance_s > 86400 * 366)
+				return fail_usage("--tolerance takes seconds, 1 to 31622400");
+			i++;
 		} else if (!strcmp(arg, "--signature") && next) {
 			a->signature = next, i++;
 		} else if (!strcmp(arg, "--scope") && next) {
@@ -143,6 +174,8 @@ static int parse(int argc, char **argv, int first, args *a)
 	}
 	if (!a->secret && (a->secret = getenv("FLAGHOOK_SECRET")))
 		a->secret_source = "FLAGHOOK_SECRET";
+	if (!a->nstandard && getenv("FLAGHOOK_STANDARD_SECRET"))
+		a->standard_secrets[a->nstandard++] = getenv("FLAGHOOK_STANDARD_SECRET");
 	/* An empty key signs nothing: anybody can make that HMAC.  Refuse it
 	 * rather than print "signature OK" or send an unsigned request. */
 	if (a->secret && !a->secret[0]) {
@@ -152,8 +185,68 @@ static int parse(int argc, char **argv, int first, args *a)
 	return 0;
 }
 
+/* A whole decimal number of seconds, as the webhook-timestamp header has it. */
+static int parse_timestamp(const char *s, int64_t *out)
+{
+	if (!s || !*s || strlen(s) > 18)
+		return -1;
+	int64_t v = 0;
+	for (const char *p = s; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		v = v * 10 + (*p - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+/* Standard Webhooks: sign prints the webhook-signature value; verify
+ * checks one against any of the secrets (a rotation) within tolerance. */
+static int cmd_standard(args *a, int verify)
+{
+	if (!a->nstandard)
+		return fail_usage("--scheme standard needs --standard-secret whsec_... (or FLAGHOOK_STANDARD_SECRET)");
+	if (!a->msg_id || !a->timestamp)
+		return fail_usage("--scheme standard needs --id (webhook-id) and --timestamp (webhook-timestamp)");
+	int64_t ts;
+	if (parse_timestamp(a->timestamp, &ts))
+		return fail_usage("--timestamp is whole seconds since 1970, digits only");
+	if (!verify && a->nstandard > 1)
+		return fail_usage("sign takes one --standard-secret (verify takes several, for a rotation)");
+	if (verify && !a->signature)
+		return fail_usage("verify needs --signature 'v1,...' (the webhook-signature header)");
+	size_t len = 0;
+	char *body = read_file(a->file, &len);
+	if (!body) {
+		fprintf(stderr, "flaghook: %s: %s\n", a->file ? a->file : "stdin", strerror(errno));
+		return EXIT_USAGE;
+	}
+	int rc;
+	if (verify) {
+		rc = flaghook_standard_verify(a->standard_secrets, a->nstandard, a->msg_id, a->timestamp, a->signature,
+		                              body, len, (int64_t)time(NULL), a->tolerance_s);
+		if (rc == 0)
+			puts("signature OK");
+		else
+			fprintf(stderr, "flaghook: %s\n", flaghook_last_error());
+		rc = rc == 0 ? 0 : rc == FLAGHOOK_EVERIFY ? EXIT_MISMATCH : EXIT_USAGE;
+	} else {
+		char sig[256];
+		rc = flaghook_standard_sign(sig, sizeof(sig), a->standard_secrets[0], a->msg_id, ts, body, len);
+		if (rc == 0)
+			puts(sig);
+		else
+			fprintf(stderr, "flaghook: %s\n", flaghook_last_error());
+		rc = rc ? EXIT_USAGE : 0;
+	}
+	free(body);
+	return rc;
+}
+
 static int cmd_sign(args *a, int verify)
 {
+	if (a->standard)
+		return cmd_standard(a, verify);
 	if (!a->secret)
 		return fail_usage("a secret is needed: --secret, --secret-file or FLAGHOOK_SECRET");
 	if (verify && !a->signature)
@@ -232,6 +325,8 @@ static int cmd_test(args *a)
 	eo.url = a->url;
 	eo.secret = a->secret;
 	eo.secret_len = a->secret ? strlen(a->secret) : 0;
+	eo.standard_secrets = a->nstandard ? a->standard_secrets : NULL;
+	eo.standard_secret_count = a->nstandard;
 	eo.events = FLAGHOOK_EVENT_BIT(org ? FLAGHOOK_EVENT_AUDIT_LOG_CREATED : FLAGHOOK_EVENT_FLAG_UPDATED);
 	uint64_t id;
 	rc = flaghook_endpoint_add(c, &id, &eo);
@@ -240,7 +335,7 @@ static int cmd_test(args *a)
 		flaghook_client_free(c);
 		return EXIT_USAGE;
 	}
-	if (!a->secret)
+	if (!a->secret && !a->nstandard)
 		fprintf(stderr, "flaghook: no secret given: the test webhook goes unsigned "
 		                "(no X-Flagsmith-Signature)\n");
 	rc = flaghook_emit(c, org ? fh_sample_organisation() : fh_sample_environment());
