@@ -70,7 +70,7 @@ STORE_LINK  := $(STORE_STATIC) -lsqlite3 $$(pkg-config --libs libpq)
 DEB_BUILD   := gcc make pkg-config libcurl4-openssl-dev libmbedtls-dev libcjson-dev \
                libsqlite3-dev libpq-dev
 DEB_TEST    := libcmocka-dev libmicrohttpd-dev python3 openssl curl binutils g++ man-db \
-               postgresql sqlite3 abigail-tools
+               postgresql sqlite3 abigail-tools python3-venv python3-pip
 DEB_ALL     := $(DEB_BUILD) $(DEB_TEST)
 
 .PHONY: FORCE all lib check demo deps install uninstall installcheck bench fuzz clean examples header-test symbols-test abi-check abi-baseline
@@ -81,10 +81,13 @@ lib: $(STATIC) $(SHARED) $(STORE_LIBS)
 # ---- dependencies -------------------------------------------------------
 # Installs what is missing when it can (root, or sudo without a password);
 # otherwise names the packages to install.
+# Node (for the Node package's tests) counts as present when node and npm
+# run, whoever installed them; otherwise Debian's nodejs and npm.
 deps:
 	@missing=""; for p in $(DEB_ALL); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
+	{ command -v node && command -v npm; } >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "libflaghook: installing$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; \

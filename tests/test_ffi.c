@@ -179,6 +179,21 @@ static void test_errors_name_the_path(void **state)
 	assert_int_equal(render_json(ev, NULL, &out, &len, err, sizeof(err)), FLAGHOOK_EUTF8);
 	assert_non_null(strstr(err, "$.data.new_state.feature.name"));
 	free(ev);
+	/* a NUL escaped in a string would cut it short; a NUL byte within the
+	 * length is no JSON */
+	ev = flag_event("1", "cut\\u0000here");
+	assert_int_equal(render_json(ev, NULL, &out, &len, err, sizeof(err)), FLAGHOOK_EEVENT);
+	assert_non_null(strstr(err, "\\u0000"));
+	free(ev);
+	ev = flag_event("1", "not\\\\u0000"); /* an escaped backslash, then text */
+	assert_int_equal(render_json(ev, NULL, &out, &len, err, sizeof(err)), 0);
+	assert_non_null(strstr(out, "\"name\": \"not\\\\u0000\""));
+	flaghook_free(out);
+	size_t evlen = strlen(ev);
+	ev[evlen - 1] = '\0'; /* the closing brace, now inside the length */
+	assert_int_equal(flaghook_render_json(&out, &len, ev, evlen, NULL, err, sizeof(err)), FLAGHOOK_EEVENT);
+	assert_non_null(strstr(err, "NUL byte"));
+	free(ev);
 	/* the options too */
 	ev = flag_event("1", "f");
 	assert_int_equal(render_json(ev, "{\"profile\": \"x\"}", &out, &len, err, sizeof(err)), FLAGHOOK_EINVAL);
@@ -374,6 +389,41 @@ static void test_sync_queue(void **state)
 	close_client(&f);
 }
 
+/* Endpoint ids are unsigned 64-bit everywhere: records, stats. */
+static void test_large_endpoint_id(void **state)
+{
+	(void)state;
+	th_server *srv;
+	assert_int_equal(th_start(&srv, NULL, NULL), 0);
+	flaghook_client *c;
+	assert_int_equal(flaghook_client_new_json(&c, "{\"result_queue\": true, \"allow_private\": true}", NULL, 0), 0);
+	char url[128];
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", th_port(srv));
+	flaghook_endpoint_options eo = FLAGHOOK_ENDPOINT_OPTIONS_INIT;
+	eo.url = url;
+	eo.scope_id = 7;
+	eo.id = UINT64_MAX - 1;
+	assert_int_equal(flaghook_endpoint_add(c, NULL, &eo), 0);
+	char *ev = flag_event("1", "f");
+	assert_int_equal(flaghook_emit_json(c, ev, strlen(ev), NULL, 0), 0);
+	char *s = NULL;
+	size_t n;
+	assert_int_equal(flaghook_result_next(c, 0, &s, &n), 0);
+	assert_non_null(strstr(s, "\"endpoint_id\":18446744073709551614,"));
+	flaghook_free(s);
+	assert_int_equal(flaghook_stats_json(c, &s, &n), 0);
+	assert_non_null(strstr(s, "\"id\": 18446744073709551614,"));
+	assert_non_null(strstr(s, "\"logs_dropped\": 0,"));
+	flaghook_free(s);
+	assert_int_equal(flaghook_metrics(c, &s, &n), 0);
+	assert_non_null(strstr(s, "flaghook_deliveries_total{endpoint=\"18446744073709551614\",outcome=\"delivered\"} 1\n"));
+	assert_non_null(strstr(s, "flaghook_logs_dropped_total 0\n"));
+	flaghook_free(s);
+	free(ev);
+	flaghook_client_free(c);
+	th_stop(srv);
+}
+
 /* A failed SYNC delivery: EDELIVERY, the error buffer says which, and the
  * queue holds a gave_up result whose response is valid UTF-8 even when
  * the receiver's was not. */
@@ -456,6 +506,11 @@ static void test_options_json(void **state)
 	assert_null(strstr(err, "\"a\""));
 	assert_int_equal(flaghook_endpoint_add_json(c, &id, "{\"url\": \"https://example.com/\", \"secret_hex\": \"abc\"}",
 	                 err, sizeof(err)), FLAGHOOK_EINVAL);
+	/* "ab\u0000cd" must not become the secret "ab" */
+	assert_int_equal(flaghook_endpoint_add_json(c, &id,
+	                 "{\"url\": \"https://example.com/\", \"secret\": \"ab\\u0000cd\"}", err, sizeof(err)),
+	                 FLAGHOOK_EINVAL);
+	assert_non_null(strstr(err, "\\u0000"));
 	assert_int_equal(flaghook_endpoint_add_json(c, &id,
 	                 "{\"url\": \"https://example.com/\", \"events\": [\"FLAG_UPDATED\", \"FLAG_NOPE\"]}", err,
 	                 sizeof(err)), FLAGHOOK_EINVAL);
@@ -715,6 +770,7 @@ int main(void)
 		cmocka_unit_test(test_constants),
 		cmocka_unit_test(test_sync_queue),
 		cmocka_unit_test(test_sync_failure),
+		cmocka_unit_test(test_large_endpoint_id),
 		cmocka_unit_test(test_async_queue),
 		cmocka_unit_test(test_options_json),
 		cmocka_unit_test(test_secret_hex),

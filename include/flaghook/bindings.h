@@ -29,11 +29,13 @@ extern "C" {
 FLAGHOOK_EXTERN void flaghook_free(void *ptr);
 
 /*
- * Renders the event given as JSON: the payload's own shape,
- * {"event_type": "FLAG_UPDATED", "data": {...}} (as Flagsmith sends it;
- * "timestamp" is the event time and "sent_at" the send time), plus the
+ * Renders the event given as JSON: the payload's own shape as Flagsmith
+ * sends it today, {"event_type": "FLAG_UPDATED", "data": {...}} (the
+ * FLAGSMITH profile's shape, whatever profile renders it), plus the
  * routing ids "environment_id" and "organisation_id" where the event
- * needs them.  Integers are exact over all of int64.  options_json (NULL:
+ * needs them.  Integers are exact over all of int64.  Unknown keys,
+ * duplicate keys, invalid UTF-8, a NUL byte and a \u0000 in a string are
+ * errors.  options_json (NULL:
  * defaults): {"profile": "flagsmith"|"flagsmith_2020"|"bullet_train",
  * "compact": false, "max_body_bytes": 0}.  The body is the same bytes
  * flaghook_render writes from the structs.  An error names the JSON path:
@@ -70,24 +72,28 @@ FLAGHOOK_EXTERN int flaghook_emit_json(flaghook_client *client,
  * gives a descriptor that is readable exactly while the queue holds a
  * record: watch it with asyncio's add_reader or libuv; do not read or
  * close it.  flaghook_result_next takes the oldest record as one line of
- * JSON (no newline), waiting up to timeout_ms for one (0: not at all;
- * <0: until one comes or the client is freed); FLAGHOOK_ETIMEOUT when
- * none came.  Records (keys sorted):
- *   {"kind": "result", "endpoint_id": 1, "event_id": "...",
- *    "event_type": "FLAG_UPDATED", "outcome": "delivered", "status": 200,
- *    "errclass": "none", "attempts": 1, "elapsed_us": 1234, "error": "",
- *    "response": "..."}
- *   {"kind": "disabled", "endpoint_id": 1, "reason": "gone"|"failing"}
- *   {"kind": "log", "level": "warn", "message": "..."}
- * In SYNC mode a result is queued before flaghook_emit returns.
+ * compact JSON with sorted keys (no newline), waiting up to timeout_ms
+ * for one (0: not at all; <0: until one comes: never while
+ * flaghook_client_free may run); FLAGHOOK_ETIMEOUT when none came.
+ * Records:
+ *   {"attempts":1,"elapsed_us":1234,"endpoint_id":1,"errclass":"none",
+ *    "error":"","event_id":"...","event_type":"FLAG_UPDATED",
+ *    "kind":"result","outcome":"delivered","response":"...","status":200}
+ *   {"endpoint_id":1,"kind":"disabled","reason":"gone"|"failing"}
+ *   {"kind":"log","level":"warn","message":"..."}
+ * Results are never dropped; log records beyond 10000 waiting are (the
+ * stats and metrics count them).  In SYNC mode a result is queued before
+ * flaghook_emit returns.  What flaghook_client_free abandons or releases
+ * is queued as it frees the queue: flush and read the queue before it.
  */
 FLAGHOOK_EXTERN int flaghook_results_fd(flaghook_client *client, int *out_fd);
 FLAGHOOK_EXTERN int flaghook_result_next(flaghook_client *client, int64_t timeout_ms,
                                          char **out, size_t *out_len);
 
 /* The client's counters and every endpoint's as JSON:
- * {"client": {"pending": 0, ...}, "endpoints": [{"id": 1, "delivered": 3,
- * ...}]}: flaghook_client_stats and flaghook_endpoint_stats by name. */
+ * {"client": {"logs_dropped": 0, "pending": 0, ...}, "endpoints": [{"id":
+ * 1, "delivered": 3, "attempts": 3, ...}]}: flaghook_client_stats and
+ * flaghook_endpoint_stats by name, and the attempts made. */
 FLAGHOOK_EXTERN int flaghook_stats_json(flaghook_client *client, char **out, size_t *out_len);
 
 /*

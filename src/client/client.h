@@ -179,7 +179,7 @@ struct flaghook_client {
 	pthread_cond_t queue_cond;
 	struct fh_record *queue_head, *queue_tail;
 	size_t queue_logs;          /* log records waiting: bounded, results are not */
-	int queue_fd;               /* eventfd (semaphore): readable while any wait; -1 */
+	int queue_fd;               /* eventfd: readable exactly while any wait; -1 */
 	uint64_t logs_dropped;
 
 	/* ---- the I/O loop (engine/run.c) ---- */

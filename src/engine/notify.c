@@ -233,7 +233,7 @@ static void queue_result(flaghook_client *c, const flaghook_result *res)
 	flaghook__json_key(&w, "elapsed_us");
 	flaghook__json_int(&w, res->elapsed_us);
 	flaghook__json_key(&w, "endpoint_id");
-	flaghook__json_int(&w, (int64_t)res->endpoint_id);
+	flaghook__json_uint(&w, res->endpoint_id);
 	flaghook__json_key(&w, "errclass");
 	flaghook__json_cstring(&w, flaghook_errclass_name(res->errclass));
 	json_lossy(&w, "error", res->error ? res->error : "", res->error ? strlen(res->error) : 0);
@@ -304,7 +304,7 @@ void flaghook__notify_disabled(flaghook_client *c, uint64_t endpoint_id, int32_t
 			flaghook__json_init(&w, &r->buf, 0, true);
 			flaghook__json_object_begin(&w);
 			flaghook__json_key(&w, "endpoint_id");
-			flaghook__json_int(&w, (int64_t)endpoint_id);
+			flaghook__json_uint(&w, endpoint_id);
 			flaghook__json_key(&w, "kind");
 			flaghook__json_cstring(&w, "disabled");
 			flaghook__json_key(&w, "reason");
@@ -332,8 +332,18 @@ void flaghook__log(flaghook_client *c, int32_t level, const char *fmt, ...)
 	char msg[512];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	int n = vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (n >= (int)sizeof(msg)) {
+		/* Cut before a character the limit split, not inside it. */
+		size_t len = sizeof(msg) - 1, start = len - 1;
+		while (start > 0 && ((unsigned char)msg[start] & 0xC0) == 0x80)
+			start--;
+		unsigned char lead = (unsigned char)msg[start];
+		size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+		if (start + need > len)
+			msg[start] = '\0';
+	}
 	if (c->on_log)
 		c->on_log(level, msg, c->user_data);
 	if (!c->result_queue)
@@ -351,4 +361,12 @@ void flaghook__log(flaghook_client *c, int32_t level, const char *fmt, ...)
 	json_lossy(&w, "message", msg, strlen(msg));
 	flaghook__json_object_end(&w);
 	record_push(c, r, &w);
+}
+
+uint64_t flaghook__logs_dropped(flaghook_client *c)
+{
+	pthread_mutex_lock(&c->queue_lock);
+	uint64_t n = c->logs_dropped;
+	pthread_mutex_unlock(&c->queue_lock);
+	return n;
 }

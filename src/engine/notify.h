@@ -12,7 +12,7 @@
 
 /* One attempt's or one delivery's end.  `attempt`: an attempt just ran
  * (on_attempt hears of it); outcome RETRY is not final (on_result and the
- * queue do not).  `at_us`: how long the attempt took, for the log. */
+ * queue do not). */
 void flaghook__notify_result(flaghook_client *c, const flaghook_result *res, bool attempt);
 void flaghook__notify_disabled(flaghook_client *c, uint64_t endpoint_id, int32_t reason);
 
@@ -30,6 +30,8 @@ void flaghook__queue_free(flaghook_client *c);
 /* The oldest record, malloc'd (flaghook_free); FLAGHOOK_ETIMEOUT when none
  * came within timeout_ms (<0: wait for one). */
 int flaghook__queue_pop(flaghook_client *c, int64_t timeout_ms, char **out, size_t *out_len);
+/* Log records the full queue turned away. */
+uint64_t flaghook__logs_dropped(flaghook_client *c);
 
 /* Names for the records and the metrics. */
 const char *flaghook__outcome_name(int32_t outcome);

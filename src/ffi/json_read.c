@@ -117,6 +117,24 @@ static int scan_numbers(fh_jr *r, const char *s, size_t len)
 	return 0;
 }
 
+/* Where a string escapes a NUL (\u0000), or (size_t)-1.  cJSON would cut
+ * the C string there: "ab\u0000cd" would be read as "ab", a different
+ * name or a shorter secret without a word. */
+static size_t escaped_nul_at(const char *s, size_t len)
+{
+	bool in_string = false;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '"') {
+			in_string = !in_string;
+		} else if (in_string && s[i] == '\\') {
+			if (i + 5 < len && s[i + 1] == 'u' && !memcmp(s + i + 2, "0000", 4))
+				return i;
+			i++; /* the escaped character */
+		}
+	}
+	return (size_t)-1;
+}
+
 /* cJSON's number items in document order get the index of their literal
  * in valueint (which cJSON only fills with a clamped copy). */
 static bool number_items(fh_jr *r, cJSON *item, size_t *k, int depth)
@@ -145,6 +163,13 @@ int flaghook__jr_open(fh_jr *r, const char *json, size_t len, const flaghook_all
 		return flaghook__error(FLAGHOOK_EINVAL, "the JSON is NULL");
 	if (len > (size_t)INT32_MAX)
 		return flaghook__error(FLAGHOOK_ETOOBIG, "the JSON is over 2 GiB");
+	const char *nul = memchr(json, '\0', len);
+	if (nul)
+		return flaghook__error(code, "not valid JSON: a NUL byte at byte %zu (is the length right?)",
+		                       (size_t)(nul - json));
+	size_t esc = escaped_nul_at(json, len);
+	if (esc != (size_t)-1)
+		return flaghook__error(code, "a string holds \\u0000 (a NUL) at byte %zu: no string here may", esc);
 	const char *end = NULL;
 	r->root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
 	if (!r->root) {

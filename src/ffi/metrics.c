@@ -6,6 +6,7 @@
  */
 #include "ffi/ffi.h"
 #include "client/registry.h"
+#include "engine/notify.h"
 #include "payload/json.h"
 
 #include <inttypes.h>
@@ -21,6 +22,7 @@ static const char *const latency_le[FH_LATENCY_BUCKETS] = {
 
 typedef struct snapshot {
 	flaghook_client_stats client;
+	uint64_t logs_dropped;
 	fh_counters *eps;
 	size_t n;
 } snapshot;
@@ -30,6 +32,7 @@ static int take(flaghook_client *c, snapshot *s)
 	memset(s, 0, sizeof(*s));
 	s->client.version = FLAGHOOK_CLIENT_STATS_VERSION;
 	int rc = flaghook_client_stats_get(c, &s->client);
+	s->logs_dropped = flaghook__logs_dropped(c);
 	fh_endpoint **all = NULL;
 	size_t n = 0;
 	if (!rc)
@@ -52,7 +55,7 @@ static int take(flaghook_client *c, snapshot *s)
 static void counter(fh_json *w, const char *key, uint64_t v)
 {
 	flaghook__json_key(w, key);
-	flaghook__json_int(w, v > INT64_MAX ? INT64_MAX : (int64_t)v);
+	flaghook__json_uint(w, v);
 }
 
 int flaghook_stats_json(flaghook_client *c, char **out, size_t *out_len)
@@ -72,6 +75,7 @@ int flaghook_stats_json(flaghook_client *c, char **out, size_t *out_len)
 	flaghook__json_object_begin(&w);
 	flaghook__json_key(&w, "client");
 	flaghook__json_object_begin(&w);
+	counter(&w, "logs_dropped", s.logs_dropped);
 	counter(&w, "pending", s.client.pending);
 	counter(&w, "running", s.client.running);
 	counter(&w, "transfers", s.client.transfers);
@@ -226,6 +230,8 @@ int flaghook_metrics(flaghook_client *c, char **out, size_t *out_len)
 		{ "flaghook_waiting", "Deliveries waiting on a timer: retries and circuits.",
 		  offsetof(flaghook_client_stats, waiting) },
 	};
+	put(&t, "# HELP flaghook_logs_dropped_total Log records the full result queue turned away.\n"
+	        "# TYPE flaghook_logs_dropped_total counter\nflaghook_logs_dropped_total %" PRIu64 "\n", s.logs_dropped);
 	for (size_t k = 0; k < sizeof(client) / sizeof(client[0]); k++) {
 		uint64_t v;
 		memcpy(&v, (const char *)&s.client + client[k].offset, sizeof(v));

@@ -35,6 +35,7 @@ void flaghook__json_finish(fh_json *w);
 void flaghook__json_string(fh_json *w, const char *s, size_t len);
 void flaghook__json_cstring(fh_json *w, const char *s); /* NULL writes null */
 void flaghook__json_int(fh_json *w, int64_t v);
+void flaghook__json_uint(fh_json *w, uint64_t v); /* ids and counters */
 void flaghook__json_double(fh_json *w, double v);
 void flaghook__json_bool(fh_json *w, bool v);
 void flaghook__json_null(fh_json *w);

@@ -302,20 +302,29 @@ void flaghook__json_cstring(fh_json *w, const char *s)
 		flaghook__json_null(w);
 }
 
-void flaghook__json_int(fh_json *w, int64_t v)
+static void put_integer(fh_json *w, uint64_t u, bool negative)
 {
 	char tmp[24];
 	char *e = tmp + sizeof(tmp), *p = e;
-	/* Work in unsigned so INT64_MIN negates without overflow. */
-	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
 	do {
 		*--p = (char)('0' + u % 10);
 		u /= 10;
 	} while (u);
-	if (v < 0)
+	if (negative)
 		*--p = '-';
 	value_start(w);
 	put(w, p, (size_t)(e - p));
+}
+
+void flaghook__json_int(fh_json *w, int64_t v)
+{
+	/* Work in unsigned so INT64_MIN negates without overflow. */
+	put_integer(w, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, v < 0);
+}
+
+void flaghook__json_uint(fh_json *w, uint64_t v)
+{
+	put_integer(w, v, false);
 }
 
 static locale_t c_locale;
