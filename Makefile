@@ -193,7 +193,7 @@ demo: deps
 
 # ---- tests ------------------------------------------------------------------------
 VECTORS     ?= $(firstword $(wildcard ../shared/vectors) tests/vectors)
-TEST_NAMES  := test_json test_sign test_render test_ffi test_versions test_guard test_ssrf test_tls test_network test_differential test_deliver test_async test_races test_alloc test_cli \
+TEST_NAMES  := test_json test_sign test_render test_ffi test_versions test_guard test_ssrf test_tls test_network test_differential test_deliver test_async test_engine_review test_races test_alloc test_cli \
                test_store_memory test_store_engine test_sqlite test_pg test_durable test_crash
 TEST_BINS   := $(TEST_NAMES:%=$(BUILD)/tests/%)
 TEST_SUPPORT := tests/support/httpd.c tests/support/tick.c tests/support/vectors.c tests/support/sample_events.c tests/support/store_suite.c
@@ -258,8 +258,10 @@ check: deps
 	    header-test symbols-test abi-check
 	@sh tests/man-check.sh
 	@sh tests/readme-check.sh $(BUILD) "$(CC) $(SAN_FLAGS)" "$(LIB_LIBS)"
-	@FLAGHOOK_VECTORS=$(VECTORS) FLAGHOOK_BUILD=$(BUILD) sh tests/run.sh $(BUILD)/tests/httpd_selftest $(TEST_BINS) \
-	    $(BUILD)/tests/fuzz_replay
+	@sh tests/readme-extract.sh "## Python" python $(BUILD)/tests/readme_example.py
+	@FLAGHOOK_VECTORS=$(VECTORS) FLAGHOOK_BUILD=$(BUILD) FLAGHOOK_EXAMPLE=$(CURDIR)/$(BUILD)/tests/readme_example.py \
+	    sh tests/run.sh $(BUILD)/tests/httpd_selftest $(TEST_BINS) $(BUILD)/tests/fuzz_replay \
+	    bindings/python/run-tests.sh
 
 # ---- fuzzing (bounded; not part of check) --------------------------------------
 # libFuzzer with ASan and UBSan over the library's sources.  New inputs go to

@@ -117,22 +117,72 @@ static int scan_numbers(fh_jr *r, const char *s, size_t len)
 	return 0;
 }
 
-/* Where a string escapes a NUL (\u0000), or (size_t)-1.  cJSON would cut
- * the C string there: "ab\u0000cd" would be read as "ab", a different
- * name or a shorter secret without a word. */
-static size_t escaped_nul_at(const char *s, size_t len)
+/* Whether the string literal at s[i] (its opening quote) escapes a NUL
+ * (\u0000); *end gets the index of its closing quote. */
+static bool string_has_nul(const char *s, size_t len, size_t i, size_t *end)
 {
-	bool in_string = false;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '"') {
-			in_string = !in_string;
-		} else if (in_string && s[i] == '\\') {
+	bool nul = false;
+	for (i++; i < len && s[i] != '"'; i++) {
+		if (s[i] == '\\') {
 			if (i + 5 < len && s[i + 1] == 'u' && !memcmp(s + i + 2, "0000", 4))
-				return i;
+				nul = true;
 			i++; /* the escaped character */
 		}
 	}
-	return (size_t)-1;
+	*end = i;
+	return nul;
+}
+
+/*
+ * cJSON ends a C string at an escaped NUL: "ab\u0000cd" would be read as
+ * "ab", a different name or a shorter secret without a word.  This walks
+ * the (already valid) document for such a string and fails naming its
+ * path; false when it found one.
+ */
+static bool refuse_escaped_nul(fh_jr *r, const char *s, size_t len)
+{
+	struct frame { bool object; long index; size_t key, key_len; } st[MAX_JSON_DEPTH + 2];
+	int depth = 0;
+	bool want_key = false;
+	for (size_t i = 0; i < len; i++) {
+		char ch = s[i];
+		if ((ch == '{' || ch == '[') && depth < MAX_JSON_DEPTH + 2) {
+			st[depth++] = (struct frame){ ch == '{', 0, 0, 0 };
+			want_key = ch == '{';
+		} else if (ch == '}' || ch == ']') {
+			depth -= depth > 0;
+			want_key = false;
+		} else if (ch == ',' && depth) {
+			st[depth - 1].index++;
+			want_key = st[depth - 1].object;
+		} else if (ch == ':') {
+			want_key = false;
+		} else if (ch == '"') {
+			size_t close;
+			bool nul = string_has_nul(s, len, i, &close);
+			bool is_key = want_key && depth && st[depth - 1].object;
+			if (is_key) {
+				st[depth - 1].key = i + 1;
+				st[depth - 1].key_len = close - i - 1;
+			}
+			if (nul) {
+				char path[320];
+				size_t n = (size_t)snprintf(path, sizeof(path), "$");
+				for (int d = 0; d < depth - (is_key ? 1 : 0) && n < sizeof(path); d++) {
+					if (st[d].object)
+						n += (size_t)snprintf(path + n, sizeof(path) - n, ".%.*s",
+						                      (int)(st[d].key_len < 60 ? st[d].key_len : 60), s + st[d].key);
+					else
+						n += (size_t)snprintf(path + n, sizeof(path) - n, "[%ld]", st[d].index);
+				}
+				r->err = flaghook__error(r->code, "%s: %s holds \\u0000 (a NUL), which no string here may", path,
+				                         is_key ? "a key" : "the string");
+				return false;
+			}
+			i = close;
+		}
+	}
+	return true;
 }
 
 /* cJSON's number items in document order get the index of their literal
@@ -167,9 +217,7 @@ int flaghook__jr_open(fh_jr *r, const char *json, size_t len, const flaghook_all
 	if (nul)
 		return flaghook__error(code, "not valid JSON: a NUL byte at byte %zu (is the length right?)",
 		                       (size_t)(nul - json));
-	size_t esc = escaped_nul_at(json, len);
-	if (esc != (size_t)-1)
-		return flaghook__error(code, "a string holds \\u0000 (a NUL) at byte %zu: no string here may", esc);
+
 	const char *end = NULL;
 	r->root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
 	if (!r->root) {
@@ -185,6 +233,11 @@ int flaghook__jr_open(fh_jr *r, const char *json, size_t len, const flaghook_all
 		}
 	}
 	r->text = json;
+	if (memmem(json, len, "\\u0000", 6) && !refuse_escaped_nul(r, json, len)) {
+		int err = r->err;
+		flaghook__jr_close(r);
+		return err;
+	}
 	size_t k = 0;
 	int rc = scan_numbers(r, json, len);
 	if (rc) {

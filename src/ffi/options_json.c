@@ -143,7 +143,8 @@ static int hexval(char h)
 	return h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10 : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
 }
 
-/* "secret_hex": the secret's bytes, any of them (NUL too), as hex. */
+/* "secret_hex": the secret's bytes as hex, for a binding that holds bytes;
+ * they are checked as flaghook_endpoint_add checks a secret. */
 static bool secret_hex(fh_jr *r, const cJSON *obj, fh_options_json *x)
 {
 	const char *hex = NULL;
@@ -281,7 +282,7 @@ int flaghook__endpoint_options_json(fh_options_json *x, const char *json)
 	           string_of(r, root, "client_key_password", &o->client_key_password)) {
 		/* The secret as the UTF-8 bytes of the JSON string: what any
 		 * language means by it, whatever its own string length counts;
-		 * or any bytes, as hex. */
+		 * or the same bytes given as hex. */
 		o->secret_len = o->secret ? strlen(o->secret) : 0;
 		if (secret_hex(r, root, x) && x->secret_bytes) {
 			o->secret = x->secret_bytes;
