@@ -259,9 +259,12 @@ check: deps
 	@sh tests/man-check.sh
 	@sh tests/readme-check.sh $(BUILD) "$(CC) $(SAN_FLAGS)" "$(LIB_LIBS)"
 	@sh tests/readme-extract.sh "## Python" python $(BUILD)/tests/readme_example.py
+	@sh tests/readme-extract.sh "## Node" js $(BUILD)/tests/node/readme_example.js
+	@mkdir -p $(BUILD)/tests/node/node_modules && ln -sfn $(CURDIR)/bindings/node $(BUILD)/tests/node/node_modules/flaghook
 	@FLAGHOOK_VECTORS=$(VECTORS) FLAGHOOK_BUILD=$(BUILD) FLAGHOOK_EXAMPLE=$(CURDIR)/$(BUILD)/tests/readme_example.py \
+	    FLAGHOOK_NODE_EXAMPLE=$(CURDIR)/$(BUILD)/tests/node/readme_example.js \
 	    sh tests/run.sh $(BUILD)/tests/httpd_selftest $(TEST_BINS) $(BUILD)/tests/fuzz_replay \
-	    bindings/python/run-tests.sh
+	    bindings/python/run-tests.sh bindings/node/run-tests.sh
 
 # ---- fuzzing (bounded; not part of check) --------------------------------------
 # libFuzzer with ASan and UBSan over the library's sources.  New inputs go to
