@@ -4,7 +4,9 @@
 # the seven binary packages with apt; builds examples/flag_server.c,
 # examples/poll_loop.c and examples/outbox_server.c against the installed
 # copy with pkg-config; runs `flaghook --version`, checks `flaghook sign`
-# and `flaghook verify` against an HMAC-SHA256 computed by openssl; lets
+# and `flaghook verify` against an HMAC-SHA256 computed by openssl; installs
+# the Python and Node packages (pip, npm) and runs the README's examples
+# with them on the installed library; lets
 # flag_server deliver two signed webhooks to a receiver on loopback that
 # verifies each signature, and poll_loop fail cleanly on a host that does
 # not resolve; runs lintian on the .changes (errors fail the check); and
@@ -181,6 +183,42 @@ kill "$receiver_pid" 2>/dev/null; wait "$receiver_pid" 2>/dev/null; receiver_pid
 verified=$(grep -c '^verified ' "$tmp/received.log" 2>/dev/null)
 [ "${verified:-0}" -eq 2 ] && ! grep -q '^BAD' "$tmp/received.log" ||
   { show "$tmp/received.log"; fail "the receiver verified ${verified:-0} of 2 webhooks"; }
+
+# ---- the README's Python and Node examples on the installed library ------------------
+# pip install ./bindings/python and npm install ./bindings/node, as a user
+# would, and the examples as the README has them; the library is found by
+# the system's loader (libflaghook0), not FLAGHOOK_LIBRARY.
+unset FLAGHOOK_LIBRARY
+python3 "$tmp/receiver.py" "$tmp/received2.log" >"$tmp/port2" 2>"$tmp/receiver.err" &
+receiver_pid=$!
+i=0; while [ ! -s "$tmp/port2" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+port=$(head -n 1 "$tmp/port2")
+[ -n "$port" ] || { show "$tmp/receiver.err"; fail "the receiver did not start"; }
+python3 -m venv "$tmp/venv" >"$tmp/venv.log" 2>&1 || { show "$tmp/venv.log"; fail "python3 -m venv"; }
+"$tmp/venv/bin/pip" install --no-index -q "$src/bindings/python" >"$tmp/pip.log" 2>&1 ||
+  { show "$tmp/pip.log"; fail "pip install ./bindings/python"; }
+(cd "$src" && sh tests/readme-extract.sh "## Python" python "$tmp/readme_example.py") || fail "no Python example in README"
+WEBHOOK_URL="http://127.0.0.1:$port/hook" timeout 60 "$tmp/venv/bin/python" "$tmp/readme_example.py" \
+  >"$tmp/py.log" 2>&1 || { show "$tmp/py.log"; fail "the README's Python example on the installed library"; }
+grep -q "^delivered 200" "$tmp/py.log" || { show "$tmp/py.log"; fail "the Python example did not deliver"; }
+examples="Python"
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+  mkdir "$tmp/nodeapp" && (cd "$tmp/nodeapp" && npm init -y >/dev/null &&
+    npm install --no-audit --no-fund --loglevel=error "$src/bindings/node") >"$tmp/npm.log" 2>&1 ||
+    { show "$tmp/npm.log"; fail "npm install ./bindings/node"; }
+  (cd "$src" && sh tests/readme-extract.sh "## Node" js "$tmp/nodeapp/example.js") || fail "no Node example in README"
+  (cd "$tmp/nodeapp" && WEBHOOK_URL="http://127.0.0.1:$port/hook" timeout 60 node example.js) >"$tmp/node.log" 2>&1 ||
+    { show "$tmp/node.log"; fail "the README's Node example on the installed library"; }
+  grep -q "outcome: 'delivered'" "$tmp/node.log" || { show "$tmp/node.log"; fail "the Node example did not deliver"; }
+  examples="Python and Node"
+else
+  echo "deb-check: node/npm not installed: the Node example is not run here"
+fi
+kill "$receiver_pid" 2>/dev/null; wait "$receiver_pid" 2>/dev/null; receiver_pid=""
+want=$([ "$examples" = Python ] && echo 1 || echo 2)
+verified=$(grep -c '^verified ' "$tmp/received2.log" 2>/dev/null)
+[ "${verified:-0}" -eq "$want" ] && ! grep -q '^BAD' "$tmp/received2.log" ||
+  { show "$tmp/received2.log"; fail "the receiver verified ${verified:-0} of $want webhooks from the README examples"; }
 unset FLAGHOOK_SECRET
 
 # ---- poll_loop against a host that does not resolve --------------------------------
@@ -201,4 +239,4 @@ done
 [ ! -e /usr/bin/flaghook ] && [ ! -e "/usr/lib/$ma/libflaghook.so.0" ] || fail "files left after purge"
 
 rm -rf "$tmp"
-echo "deb-check: OK: 7 packages built from HEAD + debian/ (${units:-?} unit tests passed in the build), lintian $lerr errors $lwarn warnings; installed, 3 examples built with pkg-config, flag_server delivered 2 signed webhooks the receiver verified, poll_loop reported the unresolvable host, flaghook --version/sign/verify correct; purged ($(( $(date +%s) - started )) s)"
+echo "deb-check: OK: 7 packages built from HEAD + debian/ (${units:-?} unit tests passed in the build), lintian $lerr errors $lwarn warnings; installed, 3 examples built with pkg-config, flag_server delivered 2 signed webhooks the receiver verified, the README's $examples examples delivered through pip/npm installs on the installed library, poll_loop reported the unresolvable host, flaghook --version/sign/verify correct; purged ($(( $(date +%s) - started )) s)"
