@@ -13,10 +13,23 @@
 #include "httpd.h"
 #include "vectors.h"
 
+#if defined(__has_include)
+#  if __has_include(<libpq-fe.h>)
+#    include <libpq-fe.h>
+#  else
+#    include <postgresql/libpq-fe.h>   /* Debian, without pkg-config's -I */
+#  endif
+#else
+#  include <libpq-fe.h>
+#endif
+
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -55,15 +68,116 @@ static int run(const char *fmt, ...)
 	return WEXITSTATUS(status);
 }
 
+/* ---- per-case fixtures: torn down even when an assertion fails ---- */
+
+/* What a case makes; teardown removes it.  Every case starts and ends with
+ * the environment the command reads cleared, so no case depends on what
+ * another (or the caller's shell) left there. */
+typedef struct outbox outbox;
+typedef struct fx {
+	th_server *srv;
+	int refused_fd;             /* a socket bound and never listening, or -1 */
+	char files[2][128];         /* temporary files, "" when unused */
+	char dir[64];               /* a temporary directory (emptied by its case), "" */
+	struct outbox *ob;          /* an outbox made by outbox_make, or NULL */
+	char pg_schema[64];         /* a PostgreSQL schema to drop, "" when none */
+} fx;
+
+static void clear_env(void)
+{
+	unsetenv("FLAGHOOK_SECRET");
+	unsetenv("FLAGHOOK_PG_CONNINFO");
+	unsetenv("FLAGHOOK_TEST_PG_PASSWORD");
+}
+
+static int setup(void **state)
+{
+	fx *f = calloc(1, sizeof(*f));
+	if (!f)
+		return -1;
+	f->refused_fd = -1;
+	clear_env();
+	*state = f;
+	return 0;
+}
+
+static void outbox_remove(outbox *ob);
+static void pg_drop_schema(const char *schema);
+
+static int teardown(void **state)
+{
+	fx *f = *state;
+	th_stop(f->srv);
+	if (f->refused_fd >= 0)
+		close(f->refused_fd);
+	for (int i = 0; i < 2; i++)
+		if (f->files[i][0])
+			unlink(f->files[i]);
+	if (f->dir[0])
+		rmdir(f->dir);
+	if (f->ob) {
+		outbox_remove(f->ob);
+		free(f->ob);
+	}
+	if (f->pg_schema[0])
+		pg_drop_schema(f->pg_schema);
+	clear_env();
+	free(f);
+	return 0;
+}
+
+/* A temporary file (slot i of the case's), empty. */
+static const char *temp_file(fx *f, int i, const char *prefix)
+{
+	snprintf(f->files[i], sizeof(f->files[i]), "/tmp/%s-XXXXXX", prefix);
+	int fd = mkstemp(f->files[i]);
+	if (fd < 0) {
+		f->files[i][0] = '\0';
+		fail_msg("mkstemp failed");
+	}
+	close(fd);
+	return f->files[i];
+}
+
+/* A loopback port bound and never listening, held until teardown: a
+ * connection to it is refused, and nobody else can take it meanwhile. */
+static int refused_port(fx *f)
+{
+	f->refused_fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(f->refused_fd >= 0);
+	struct sockaddr_in a;
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(f->refused_fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	socklen_t len = sizeof(a);
+	assert_int_equal(getsockname(f->refused_fd, (struct sockaddr *)&a, &len), 0);
+	return ntohs(a.sin_port);
+}
+
+/* Drops a schema of FLAGHOOK_PG's server, if there is one. */
+static void pg_drop_schema(const char *schema)
+{
+	const char *pg = getenv("FLAGHOOK_PG");
+	if (!pg || !*pg)
+		return;
+	PGconn *c = PQconnectdb(pg);
+	if (PQstatus(c) == CONNECTION_OK) {
+		char sql[128];
+		snprintf(sql, sizeof(sql), "SET client_min_messages = warning;"
+		         " DROP SCHEMA IF EXISTS \"%s\" CASCADE", schema);
+		PQclear(PQexec(c, sql));
+	}
+	PQfinish(c);
+}
+
 static void test_sign_and_verify(void **state)
 {
-	(void)state;
+	fx *fx_ = *state;
 	cJSON *root = vec_load("flagsmith-signature.json");
 	cJSON *c;
-	char path[] = "/tmp/flaghook-cli-XXXXXX";
-	int fd = mkstemp(path);
-	assert_true(fd >= 0);
-	close(fd);
+	const char *path = temp_file(fx_, 0, "flaghook-cli");
+	int fd;
 	cJSON_ArrayForEach(c, vec_cases(root)) {
 		FILE *f = fopen(path, "wb");
 		fputs(vec_str(c, "body"), f);
@@ -80,8 +194,9 @@ static void test_sign_and_verify(void **state)
 	}
 	unsetenv("FLAGHOOK_SECRET");
 	/* A secret file, with the editor's trailing newline. */
-	char spath[] = "/tmp/flaghook-secret-XXXXXX";
-	fd = mkstemp(spath);
+	const char *spath = temp_file(fx_, 1, "flaghook-secret");
+	fd = open(spath, O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
 	assert_int_equal(write(fd, "random_key\n", 11), 11);
 	close(fd);
 	FILE *f = fopen(path, "wb");
@@ -110,7 +225,6 @@ static void test_sign_and_verify(void **state)
 	assert_int_equal(run("sign --secret '' %s", path), 2);
 	assert_int_equal(run("test http://127.0.0.1:9/ --secret ''"), 2);
 	assert_non_null(strstr(out, "the secret from --secret is empty"));
-	unlink(spath);
 	/* Usage errors are 2. */
 	assert_int_equal(run("sign %s", path), 2);
 	assert_non_null(strstr(out, "a secret is needed"));
@@ -121,7 +235,6 @@ static void test_sign_and_verify(void **state)
 	assert_int_equal(run("--version"), 0);
 	assert_non_null(strstr(out, FLAGHOOK_VERSION));
 	assert_int_equal(run("--help"), 0);
-	unlink(path);
 	cJSON_Delete(root);
 }
 
@@ -129,9 +242,9 @@ static void test_sign_and_verify(void **state)
  * like Flagsmith's button. */
 static void test_test_command(void **state)
 {
-	(void)state;
-	th_server *s = NULL;
-	assert_int_equal(th_start(&s, NULL, NULL), 0);
+	fx *f = *state;
+	assert_int_equal(th_start(&f->srv, NULL, NULL), 0);
+	th_server *s = f->srv;
 	int port = th_port(s);
 	static const struct { const char *scope, *golden; } scopes[] = {
 		{ "environment", "golden/sample_environment.json" },
@@ -164,9 +277,10 @@ static void test_test_command(void **state)
 	th_script(s, fail, 1);
 	assert_int_equal(run("test http://127.0.0.1:%d/w --allow-private --secret %s", port, SECRET), 1);
 	assert_non_null(strstr(out, "Webhook returned invalid status: HTTP 500"));
-	th_stop(s);
 
-	assert_int_equal(run("test http://127.0.0.1:%d/w --allow-private --secret %s --timeout 2", port, SECRET), 1);
+	/* Nothing listens: refused (the port is held, bound, never listening). */
+	port = refused_port(f);
+	assert_int_equal(run("test http://127.0.0.1:%d/w --allow-private --secret %s --timeout 30", port, SECRET), 1);
 	assert_non_null(strstr(out, "Could not connect to webhook URL"));
 	assert_int_equal(run("test ftp://127.0.0.1/ --secret %s", SECRET), 2);
 	assert_non_null(strstr(out, "http:// or https://"));
@@ -189,11 +303,11 @@ static const char body_a[] = "{\"feature\": \"caf\xc3\xa9\", \"note\": \"a \\\"b
 /* A reply with a terminal escape sequence and a newline. */
 static const char resp_a1[] = "Internal \x1b[31merror\x1b[0m\nline 2";
 
-typedef struct outbox {
+struct outbox {
 	char dir[64];
 	char path[128];
 	uint64_t a, b, c, d;        /* dead (7), delivered (7), dead (9), pending (9) */
-} outbox;
+};
 
 static uint64_t put_one(flaghook_storage *st, uint64_t endpoint, const char *event_id, int type,
                         const char *body, int64_t created_us)
@@ -249,10 +363,22 @@ static void record_one(flaghook_storage *st, uint64_t id, uint64_t endpoint, con
 
 /* An outbox file made through libflaghook-sqlite: A and C dead letters, B
  * delivered, D pending. */
-static void outbox_make(outbox *ob)
+static outbox *outbox_new(fx *f, const char *dir_template)
 {
-	strcpy(ob->dir, "/tmp/flaghook-cli-db-XXXXXX");
-	assert_non_null(mkdtemp(ob->dir));
+	f->ob = calloc(1, sizeof(*f->ob));
+	assert_non_null(f->ob);
+	strcpy(f->ob->dir, dir_template);
+	if (!mkdtemp(f->ob->dir)) {
+		free(f->ob);
+		f->ob = NULL;
+		fail_msg("mkdtemp failed");
+	}
+	return f->ob;
+}
+
+static outbox *outbox_make(fx *f)
+{
+	outbox *ob = outbox_new(f, "/tmp/flaghook-cli-db-XXXXXX");
 	snprintf(ob->path, sizeof(ob->path), "%s/outbox.db", ob->dir);
 	flaghook_storage st = FLAGHOOK_STORAGE_INIT;
 	flaghook_sqlite_options so = FLAGHOOK_SQLITE_OPTIONS_INIT;
@@ -273,13 +399,14 @@ static void outbox_make(outbox *ob)
 	           T0 + 121 * SEC, 10000, "timed out after 10000 ms", "");
 	ob->d = put_one(&st, 9, EV_D, FLAGHOOK_EVENT_FLAG_UPDATED, "{\"d\": 1}", T0 + 180 * SEC);
 	flaghook_storage_close(&st);
+	return ob;
 }
 
 static void outbox_remove(outbox *ob)
 {
 	static const char *const suffixes[] = { "", "-wal", "-shm", "-journal" };
 	char p[160];
-	for (size_t i = 0; i < 4; i++) {
+	for (size_t i = 0; ob->path[0] && i < 4; i++) {
 		snprintf(p, sizeof(p), "%s%s", ob->path, suffixes[i]);
 		unlink(p);
 	}
@@ -343,13 +470,11 @@ static int lines(void)
 
 static void test_outbox_dead_and_deliveries(void **state)
 {
-	(void)state;
-	outbox ob;
-	outbox_make(&ob);
+	outbox *ob = outbox_make(*state);
 	cJSON *j[8];
 
 	/* Text: a header and the two dead letters, oldest first. */
-	assert_int_equal(run("dead --sqlite %s", ob.path), 0);
+	assert_int_equal(run("dead --sqlite %s", ob->path), 0);
 	assert_int_equal(lines(), 3);
 	assert_non_null(strstr(out, "EVENT"));
 	const char *la = strstr(out, EV_A), *lc = strstr(out, EV_C);
@@ -365,9 +490,9 @@ static void test_outbox_dead_and_deliveries(void **state)
 	strcpy(text, out);
 
 	/* JSON: every column, and the time in the table is the row's. */
-	assert_int_equal(run("dead --sqlite %s --json", ob.path), 0);
+	assert_int_equal(run("dead --sqlite %s --json", ob->path), 0);
 	assert_int_equal(json_lines(j, 8), 2);
-	assert_int_equal((uint64_t)jnum(j[0], "id"), ob.a);
+	assert_int_equal((uint64_t)jnum(j[0], "id"), ob->a);
 	assert_int_equal((int)jnum(j[0], "endpoint"), 7);
 	assert_string_equal(jstr(j[0], "event_id"), EV_A);
 	assert_string_equal(jstr(j[0], "event_type"), "FLAG_UPDATED");
@@ -382,70 +507,67 @@ static void test_outbox_dead_and_deliveries(void **state)
 	assert_non_null(strstr(text, want));
 	assert_null(cJSON_GetObjectItemCaseSensitive(j[0], "body"));
 	assert_int_equal((int)jnum(j[0], "body_bytes"), (int)strlen(body_a));
-	assert_int_equal((uint64_t)jnum(j[1], "id"), ob.c);
+	assert_int_equal((uint64_t)jnum(j[1], "id"), ob->c);
 	assert_string_equal(jstr(j[1], "event_type"), "AUDIT_LOG_CREATED");
 	assert_int_equal((int)jnum(j[1], "last_status"), 0);
 	json_free(j, 2);
 
 	/* Filters. */
-	assert_int_equal(run("dead --sqlite %s --endpoint 9 --json", ob.path), 0);
+	assert_int_equal(run("dead --sqlite %s --endpoint 9 --json", ob->path), 0);
 	assert_int_equal(json_lines(j, 8), 1);
 	assert_string_equal(jstr(j[0], "event_id"), EV_C);
 	json_free(j, 1);
-	assert_int_equal(run("dead --sqlite %s --limit 1 --json", ob.path), 0);
+	assert_int_equal(run("dead --sqlite %s --limit 1 --json", ob->path), 0);
 	assert_int_equal(json_lines(j, 8), 1);
 	assert_string_equal(jstr(j[0], "event_id"), EV_A);
 	json_free(j, 1);
-	assert_int_equal(run("dead --sqlite %s --since 2026-11-22T10:01:30Z --json", ob.path), 0);
+	assert_int_equal(run("dead --sqlite %s --since 2026-11-22T10:01:30Z --json", ob->path), 0);
 	assert_int_equal(json_lines(j, 8), 1);
 	assert_string_equal(jstr(j[0], "event_id"), EV_C);
 	json_free(j, 1);
-	assert_int_equal(run("dead --since 2099-01-01 --sqlite %s", ob.path), 0);
+	assert_int_equal(run("dead --since 2099-01-01 --sqlite %s", ob->path), 0);
 	assert_string_equal(out, "no dead letters\n");
 	/* Relative times are tried on an outbox dated from now, in
 	 * test_outbox_relative_since: this one's dates are fixed. */
 
 	/* deliveries: every state, or one. */
-	assert_int_equal(run("deliveries --sqlite %s --json", ob.path), 0);
+	assert_int_equal(run("deliveries --sqlite %s --json", ob->path), 0);
 	assert_int_equal(json_lines(j, 8), 4);
 	assert_string_equal(jstr(j[1], "state"), "delivered");
 	assert_string_equal(jstr(j[1], "event_type"), "FLAG_DELETED");
 	assert_string_equal(jstr(j[3], "state"), "pending");
 	json_free(j, 4);
-	assert_int_equal(run("deliveries --sqlite %s --state pending --json", ob.path), 0);
+	assert_int_equal(run("deliveries --sqlite %s --state pending --json", ob->path), 0);
 	assert_int_equal(json_lines(j, 8), 1);
 	assert_string_equal(jstr(j[0], "event_id"), EV_D);
 	json_free(j, 1);
-	assert_int_equal(run("deliveries --sqlite %s --state delivered", ob.path), 0);
+	assert_int_equal(run("deliveries --sqlite %s --state delivered", ob->path), 0);
 	assert_int_equal(lines(), 2);
 	assert_non_null(strstr(out, EV_B));
 	assert_non_null(strstr(out, "delivered"));
-	assert_int_equal(run("deliveries --sqlite %s --delivery %llu --state any --json", ob.path,
-	                     (unsigned long long)ob.d), 0);
+	assert_int_equal(run("deliveries --sqlite %s --delivery %llu --state any --json", ob->path,
+	                     (unsigned long long)ob->d), 0);
 	assert_int_equal(json_lines(j, 8), 1);
 	assert_string_equal(jstr(j[0], "event_id"), EV_D);
 	json_free(j, 1);
 
 	/* --body: the exact bytes through JSON; made printable in text. */
-	assert_int_equal(run("deliveries --sqlite %s --delivery %llu --json --body", ob.path,
-	                     (unsigned long long)ob.a), 0);
+	assert_int_equal(run("deliveries --sqlite %s --delivery %llu --json --body", ob->path,
+	                     (unsigned long long)ob->a), 0);
 	assert_int_equal(json_lines(j, 8), 1);
 	assert_string_equal(jstr(j[0], "body"), body_a);
 	json_free(j, 1);
-	assert_int_equal(run("dead --sqlite %s --endpoint 7 --body", ob.path), 0);
+	assert_int_equal(run("dead --sqlite %s --endpoint 7 --body", ob->path), 0);
 	/* Backslashes doubled, so that the \n that ends it is unambiguous. */
 	assert_non_null(strstr(out, "    body: {\"feature\": \"caf\xc3\xa9\", \"note\": \"a \\\\\"b\\\\\"\"}\\n\n"));
-	outbox_remove(&ob);
 }
 
 static void test_outbox_attempts(void **state)
 {
-	(void)state;
-	outbox ob;
-	outbox_make(&ob);
+	outbox *ob = outbox_make(*state);
 	cJSON *j[8];
 
-	assert_int_equal(run("attempts --sqlite %s --delivery %llu", ob.path, (unsigned long long)ob.a), 0);
+	assert_int_equal(run("attempts --sqlite %s --delivery %llu", ob->path, (unsigned long long)ob->a), 0);
 	assert_int_equal(lines(), 3);
 	const char *r1 = strstr(out, " retry "), *r2 = strstr(out, " gave_up ");
 	assert_non_null(r1);
@@ -458,9 +580,9 @@ static void test_outbox_attempts(void **state)
 	assert_non_null(strstr(out, "HTTP 500 | response \"Internal \\x1b[31merror\\x1b[0m\\nline 2\""));
 	assert_null(strchr(out, '\x1b'));   /* nothing reaches the terminal raw */
 
-	assert_int_equal(run("attempts --sqlite %s --delivery %llu --json", ob.path, (unsigned long long)ob.a), 0);
+	assert_int_equal(run("attempts --sqlite %s --delivery %llu --json", ob->path, (unsigned long long)ob->a), 0);
 	assert_int_equal(json_lines(j, 8), 2);
-	assert_int_equal((uint64_t)jnum(j[0], "delivery"), ob.a);
+	assert_int_equal((uint64_t)jnum(j[0], "delivery"), ob->a);
 	assert_int_equal((int)jnum(j[0], "endpoint"), 7);
 	assert_string_equal(jstr(j[0], "event_id"), EV_A);
 	assert_int_equal((int)jnum(j[0], "attempt"), 1);
@@ -475,31 +597,30 @@ static void test_outbox_attempts(void **state)
 	assert_int_equal((int)jnum(j[1], "duration_ms"), 1500);
 	json_free(j, 2);
 
-	assert_int_equal(run("attempts --sqlite %s --endpoint 9", ob.path), 0);
+	assert_int_equal(run("attempts --sqlite %s --endpoint 9", ob->path), 0);
 	assert_int_equal(lines(), 2);
 	assert_non_null(strstr(out, " timeout "));
 	assert_non_null(strstr(out, "timed out after 10000 ms"));
 	assert_non_null(strstr(out, " 10000 "));
 
 	/* --since in each form, and --limit. */
-	assert_int_equal(run("attempts --sqlite %s --since 2026-11-22T10:00:30Z --json", ob.path), 0);
+	assert_int_equal(run("attempts --sqlite %s --since 2026-11-22T10:00:30Z --json", ob->path), 0);
 	assert_int_equal(json_lines(j, 8), 3);
 	assert_string_equal(jstr(j[0], "outcome"), "gave_up");
 	assert_string_equal(jstr(j[1], "outcome"), "delivered");
 	json_free(j, 3);
-	assert_int_equal(run("attempts --sqlite %s --since %lld --json", ob.path, (long long)(T0 + 30 * SEC)), 0);
+	assert_int_equal(run("attempts --sqlite %s --since %lld --json", ob->path, (long long)(T0 + 30 * SEC)), 0);
 	assert_int_equal(json_lines(j, 8), 3);
 	json_free(j, 3);
-	assert_int_equal(run("attempts --sqlite %s --since 2026-11-22T10:00:30.5Z --json", ob.path), 0);
+	assert_int_equal(run("attempts --sqlite %s --since 2026-11-22T10:00:30.5Z --json", ob->path), 0);
 	assert_int_equal(json_lines(j, 8), 3);
 	json_free(j, 3);
-	assert_int_equal(run("attempts --sqlite %s --since 2026-11-22T10:00:00Z --limit 2 --json", ob.path), 0);
+	assert_int_equal(run("attempts --sqlite %s --since 2026-11-22T10:00:00Z --limit 2 --json", ob->path), 0);
 	assert_int_equal(json_lines(j, 8), 2);
 	assert_string_equal(jstr(j[0], "outcome"), "retry");
 	json_free(j, 2);
-	assert_int_equal(run("attempts --sqlite %s --delivery %llu", ob.path, (unsigned long long)ob.d), 0);
+	assert_int_equal(run("attempts --sqlite %s --delivery %llu", ob->path, (unsigned long long)ob->d), 0);
 	assert_string_equal(out, "no attempts\n");
-	outbox_remove(&ob);
 }
 
 typedef struct seen_row {
@@ -518,56 +639,54 @@ static int see_row(const flaghook_delivery *d, void *arg)
 
 static void test_outbox_requeue_and_pending(void **state)
 {
-	(void)state;
-	outbox ob;
-	outbox_make(&ob);
+	outbox *ob = outbox_make(*state);
 
-	assert_int_equal(run("pending --sqlite %s", ob.path), 0);
+	assert_int_equal(run("pending --sqlite %s", ob->path), 0);
 	assert_string_equal(out, "1\n");
 
 	/* No filter: refused, and nothing changed. */
-	assert_int_equal(run("requeue --sqlite %s", ob.path), 2);
+	assert_int_equal(run("requeue --sqlite %s", ob->path), 2);
 	assert_non_null(strstr(out, "refusing to re-queue without a filter"));
-	assert_int_equal(run("requeue --sqlite %s --dead", ob.path), 2);
+	assert_int_equal(run("requeue --sqlite %s --dead", ob->path), 2);
 	assert_non_null(strstr(out, "refusing"));
-	assert_int_equal(run("pending --sqlite %s", ob.path), 0);
+	assert_int_equal(run("pending --sqlite %s", ob->path), 0);
 	assert_string_equal(out, "1\n");
 
 	/* One delivery. */
-	assert_int_equal(run("requeue --sqlite %s --delivery %llu", ob.path, (unsigned long long)ob.a), 0);
+	assert_int_equal(run("requeue --sqlite %s --delivery %llu", ob->path, (unsigned long long)ob->a), 0);
 	assert_string_equal(out, "requeued 1 delivery\n");
-	assert_int_equal(run("pending --sqlite %s", ob.path), 0);
+	assert_int_equal(run("pending --sqlite %s", ob->path), 0);
 	assert_string_equal(out, "2\n");
-	assert_int_equal(run("dead --sqlite %s", ob.path), 0);
+	assert_int_equal(run("dead --sqlite %s", ob->path), 0);
 	assert_null(strstr(out, EV_A));
 	assert_non_null(strstr(out, EV_C));
-	assert_int_equal(run("requeue --sqlite %s --delivery %llu", ob.path, (unsigned long long)ob.a), 0);
+	assert_int_equal(run("requeue --sqlite %s --delivery %llu", ob->path, (unsigned long long)ob->a), 0);
 	assert_non_null(strstr(out, "requeued 0 deliveries\n"));
 	assert_non_null(strstr(out, "is pending already"));
-	assert_int_equal(run("requeue --sqlite %s --delivery 999", ob.path), 1);
+	assert_int_equal(run("requeue --sqlite %s --delivery 999", ob->path), 1);
 	assert_non_null(strstr(out, "no delivery 999"));
 
 	/* An endpoint's dead letters: endpoint 7 has only a delivered one left. */
-	assert_int_equal(run("requeue --sqlite %s --endpoint 7", ob.path), 0);
+	assert_int_equal(run("requeue --sqlite %s --endpoint 7", ob->path), 0);
 	assert_string_equal(out, "requeued 0 deliveries\n");
-	assert_int_equal(run("requeue --sqlite %s --endpoint 9", ob.path), 0);
+	assert_int_equal(run("requeue --sqlite %s --endpoint 9", ob->path), 0);
 	assert_string_equal(out, "requeued 1 delivery\n");
-	assert_int_equal(run("dead --sqlite %s", ob.path), 0);
+	assert_int_equal(run("dead --sqlite %s", ob->path), 0);
 	assert_string_equal(out, "no dead letters\n");
 
 	/* Everything created since a time: B, delivered, is sent again. */
-	assert_int_equal(run("requeue --sqlite %s --since 2026-11-22T10:00:30Z --json", ob.path), 0);
+	assert_int_equal(run("requeue --sqlite %s --since 2026-11-22T10:00:30Z --json", ob->path), 0);
 	assert_string_equal(out, "{\"requeued\":1}\n");
-	assert_int_equal(run("pending --sqlite %s --json", ob.path), 0);
+	assert_int_equal(run("pending --sqlite %s --json", ob->path), 0);
 	assert_string_equal(out, "{\"pending\":4}\n");
 
 	/* The store agrees: A is pending again with its attempts reset. */
 	flaghook_storage st = FLAGHOOK_STORAGE_INIT;
 	flaghook_sqlite_options so = FLAGHOOK_SQLITE_OPTIONS_INIT;
-	so.path = ob.path;
+	so.path = ob->path;
 	assert_int_equal(flaghook_sqlite_open(&st, &so), 0);
 	flaghook_query q = FLAGHOOK_QUERY_INIT;
-	q.delivery_id = ob.a;
+	q.delivery_id = ob->a;
 	seen_row seen = { 0, -1, -1 };
 	assert_int_equal(flaghook_storage_list(&st, &q, see_row, &seen), 0);
 	assert_int_equal(seen.n, 1);
@@ -577,7 +696,6 @@ static void test_outbox_requeue_and_pending(void **state)
 	assert_int_equal(st.pending(&pending, st.user_data), 0);
 	assert_int_equal(pending, 4);
 	flaghook_storage_close(&st);
-	outbox_remove(&ob);
 }
 
 /* --since -7d and the like count back from the clock of the machine the
@@ -586,14 +704,11 @@ static void test_outbox_requeue_and_pending(void **state)
  * later): this one is dated from now, so it passes on any date. */
 static void test_outbox_relative_since(void **state)
 {
-	(void)state;
-	outbox ob;
-	strcpy(ob.dir, "/tmp/flaghook-cli-rel-XXXXXX");
-	assert_non_null(mkdtemp(ob.dir));
-	snprintf(ob.path, sizeof(ob.path), "%s/outbox.db", ob.dir);
+	outbox *ob = outbox_new(*state, "/tmp/flaghook-cli-rel-XXXXXX");
+	snprintf(ob->path, sizeof(ob->path), "%s/outbox.db", ob->dir);
 	flaghook_storage st = FLAGHOOK_STORAGE_INIT;
 	flaghook_sqlite_options so = FLAGHOOK_SQLITE_OPTIONS_INIT;
-	so.path = ob.path;
+	so.path = ob->path;
 	so.synchronous = FLAGHOOK_SQLITE_SYNC_NORMAL;
 	if (flaghook_sqlite_open(&st, &so))
 		fail_msg("sqlite open: %s", flaghook_last_error());
@@ -615,7 +730,7 @@ static void test_outbox_relative_since(void **state)
 		{ "-2h", 0 }, { "-36h", 1 }, { "-7d", 1 }, { "-29d", 1 }, { "-31d", 2 }, { "-400d", 3 },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		assert_int_equal(run("dead --sqlite %s --since %s --json", ob.path, cases[i].since), 0);
+		assert_int_equal(run("dead --sqlite %s --since %s --json", ob->path, cases[i].since), 0);
 		/* The youngest `dead` of them, whatever their order. */
 		for (int k = 0; k < 3; k++)
 			if (!strstr(out, ev[k]) != (k >= cases[i].dead))
@@ -627,27 +742,23 @@ static void test_outbox_relative_since(void **state)
 		json_free(j, n);
 		if (!n)
 			assert_string_equal(out, ""); /* JSON lines: none */
-		assert_int_equal(run("attempts --sqlite %s --since %s --json", ob.path, cases[i].since), 0);
+		assert_int_equal(run("attempts --sqlite %s --since %s --json", ob->path, cases[i].since), 0);
 		n = cases[i].dead ? json_lines(j, 4) : 0;
 		if (n != cases[i].dead)
 			fail_msg("attempts --since %s: %d attempts, want %d", cases[i].since, n, cases[i].dead);
 		json_free(j, n);
 	}
-	assert_int_equal(run("requeue --sqlite %s --since -7d", ob.path), 0);
+	assert_int_equal(run("requeue --sqlite %s --since -7d", ob->path), 0);
 	assert_string_equal(out, "requeued 1 delivery\n");
-	assert_int_equal(run("dead --sqlite %s --since -400d --json", ob.path), 0);
+	assert_int_equal(run("dead --sqlite %s --since -400d --json", ob->path), 0);
 	assert_int_equal(json_lines(j, 4), 2);
 	json_free(j, 2);
-	outbox_remove(&ob);
 }
 
 /* Usage errors: exit 2 and a message naming the argument. */
 static void test_outbox_bad_arguments(void **state)
 {
-	(void)state;
-	outbox ob;
-	outbox_make(&ob);
-	unsetenv("FLAGHOOK_PG_CONNINFO");
+	outbox *ob = outbox_make(*state);
 	static const struct { const char *args, *says; } cases[] = {
 		{ "dead --sqlite %s --since yesterday", "--since \"yesterday\" is not a time" },
 		{ "dead --sqlite %s --since -5x", "--since \"-5x\" is not a relative time" },
@@ -673,7 +784,7 @@ static void test_outbox_bad_arguments(void **state)
 		{ "dead --sqlite %s --pg-schema s", "--pg-schema goes with a PostgreSQL outbox" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		int rc = run(cases[i].args, ob.path);
+		int rc = run(cases[i].args, ob->path);
 		if (rc != 2 || !strstr(out, cases[i].says) || !strstr(out, "usage:"))
 			fail_msg("`%s`: exit %d, wanted 2 and \"%s\":\n%s", cases[i].args, rc, cases[i].says, out);
 	}
@@ -690,15 +801,19 @@ static void test_outbox_bad_arguments(void **state)
 	assert_int_equal(run("--help"), 0);
 	assert_non_null(strstr(out, "flaghook dead"));
 	assert_non_null(strstr(out, "FLAGHOOK_PG_CONNINFO"));
-	outbox_remove(&ob);
 }
 
 /* A path that is not an outbox: exit 1, a clear message, nothing created. */
 static void test_outbox_missing_database(void **state)
 {
-	(void)state;
-	char dir[] = "/tmp/flaghook-cli-missing-XXXXXX";
-	assert_non_null(mkdtemp(dir));
+	fx *fx_ = *state;
+	char *dir = fx_->dir;
+	snprintf(fx_->dir, sizeof(fx_->dir), "/tmp/flaghook-cli-missing-XXXXXX");
+	if (!mkdtemp(fx_->dir)) {
+		fx_->dir[0] = '\0';
+		fail_msg("mkdtemp failed");
+	}
+	snprintf(fx_->files[0], sizeof(fx_->files[0]), "%s/outbox.db", dir); /* made below */
 	char path[128];
 	snprintf(path, sizeof(path), "%s/no-such-dir/outbox.db", dir);
 	assert_int_equal(run("dead --sqlite %s", path), 1);
@@ -721,8 +836,6 @@ static void test_outbox_missing_database(void **state)
 	assert_int_equal(run("dead --sqlite %s", path), 1);
 	assert_non_null(strstr(out, "cannot open the SQLite outbox"));
 	assert_true(strlen(out) > strlen("flaghook: dead: cannot open the SQLite outbox ") + strlen(path) + 4);
-	unlink(path);
-	rmdir(dir);
 }
 
 /* Single-quotes s for sh. */
@@ -746,10 +859,11 @@ static const char *shq(const char *s, char *buf, size_t size)
 /* PostgreSQL: never a password in the output, success or failure. */
 static void test_outbox_pg(void **state)
 {
-	(void)state;
+	fx *f = *state;
 	/* A closed port: the connection fails; the password is not shown. */
-	const char *closed = "host=127.0.0.1 port=1 dbname=flaghook user=flaghook password=" DB_SECRET
-	                     " connect_timeout=2";
+	char closed[256];
+	snprintf(closed, sizeof(closed), "host=127.0.0.1 port=%d dbname=flaghook user=flaghook password="
+	         DB_SECRET " connect_timeout=30", refused_port(f));
 	char q[1024];
 	assert_int_equal(run("pending --pg %s", shq(closed, q, sizeof(q))), 1);
 	assert_non_null(strstr(out, "cannot open the PostgreSQL outbox"));
@@ -782,9 +896,12 @@ static void test_outbox_pg(void **state)
 	assert_true(out[0] >= '0' && out[0] <= '9');
 	assert_int_equal(out[strspn(out, "0123456789")], '\n');
 
-	/* A schema of our own, filled through libflaghook-pg. */
+	/* A schema of our own, filled through libflaghook-pg; dropped first (a
+	 * run with this pid may have left it) and by teardown. */
 	char schema[64];
 	snprintf(schema, sizeof(schema), "flaghook_cli_%ld", (long)getpid());
+	pg_drop_schema(schema);
+	snprintf(f->pg_schema, sizeof(f->pg_schema), "%s", schema);
 	flaghook_storage st = FLAGHOOK_STORAGE_INIT;
 	flaghook_pg_options po = FLAGHOOK_PG_OPTIONS_INIT;
 	po.conninfo = pg;
@@ -821,21 +938,20 @@ static void test_outbox_pg(void **state)
 		assert_int_equal(run("pending --pg %s", shq(wrong, q, sizeof(q))), 1);
 		assert_non_null(strstr(out, "cannot open the PostgreSQL outbox"));
 	}
-	unsetenv("FLAGHOOK_TEST_PG_PASSWORD");
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sign_and_verify),
-		cmocka_unit_test(test_test_command),
-		cmocka_unit_test(test_outbox_dead_and_deliveries),
-		cmocka_unit_test(test_outbox_attempts),
-		cmocka_unit_test(test_outbox_requeue_and_pending),
-		cmocka_unit_test(test_outbox_relative_since),
-		cmocka_unit_test(test_outbox_bad_arguments),
-		cmocka_unit_test(test_outbox_missing_database),
-		cmocka_unit_test(test_outbox_pg),
+		cmocka_unit_test_setup_teardown(test_sign_and_verify, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_test_command, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_outbox_dead_and_deliveries, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_outbox_attempts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_outbox_requeue_and_pending, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_outbox_relative_since, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_outbox_bad_arguments, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_outbox_missing_database, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_outbox_pg, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }

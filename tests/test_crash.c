@@ -157,11 +157,15 @@ typedef struct arrival {
 
 typedef struct receiver {
 	pthread_mutex_t lock;
+	pthread_cond_t cond;
 	arrival *a;
 	size_t count, cap;
 	unsigned requests;
 	int bad_signature, no_event_id, unparsable;
 	int delay_ms;               /* per reply: lets a backlog build up */
+	/* Requests from process crash-p<hold_proc> wait until `released`: the
+	 * process keeps a backlog, however fast the machine (0: none held). */
+	int hold_proc, released;
 } receiver;
 
 static int proc_of(const char *ua)
@@ -178,7 +182,10 @@ static void handle(const th_request *req, th_reply *reply, void *ud)
 	const char *id = th_header(req, "X-Flaghook-Event-Id");
 	const char *p = strstr(req->body, "\"changed_by\": \"crash-");
 	int good_sig = sig && flaghook_verify(SECRET, strlen(SECRET), req->body, req->body_len, sig, strlen(sig)) == 0;
+	int proc = proc_of(th_header(req, "User-Agent"));
 	pthread_mutex_lock(&r->lock);
+	while (r->hold_proc && proc == r->hold_proc && !r->released)
+		pthread_cond_wait(&r->cond, &r->lock);
 	unsigned k = ++r->requests;
 	/* Every seventh request fails: the retry goes through the store. */
 	int ok = k % 7 != 0;
@@ -194,7 +201,7 @@ static void handle(const th_request *req, th_reply *reply, void *ud)
 		arrival *x = &r->a[r->count++];
 		x->n = atoi(p + strlen("\"changed_by\": \"crash-"));
 		x->ok = ok;
-		x->proc = proc_of(th_header(req, "User-Agent"));
+		x->proc = proc;
 		snprintf(x->event_id, sizeof(x->event_id), "%s", id);
 	}
 	pthread_mutex_unlock(&r->lock);
@@ -205,14 +212,24 @@ static receiver *receiver_new(void)
 	receiver *r = calloc(1, sizeof(*r));
 	assert_non_null(r);
 	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->cond, NULL);
 	r->cap = MAX_EVENTS * 4;
 	r->a = calloc(r->cap, sizeof(*r->a));
 	assert_non_null(r->a);
 	return r;
 }
 
+static void receiver_release(receiver *r)
+{
+	pthread_mutex_lock(&r->lock);
+	r->released = 1;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+}
+
 static void receiver_free(receiver *r)
 {
+	pthread_cond_destroy(&r->cond);
 	pthread_mutex_destroy(&r->lock);
 	free(r->a);
 	free(r);
@@ -278,6 +295,66 @@ static int wait_exit(pid_t pid)
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* ---- per-case fixtures: torn down even when an assertion fails ---- */
+
+typedef struct fx {
+	th_server *srv;
+	receiver *r;
+	pid_t pids[3];              /* children still to reap, 0 when none */
+	char dir[64];               /* a temporary directory, "" when none */
+	char schema[64];            /* a PostgreSQL schema to drop, "" when none */
+} fx;
+
+/* Drops a schema of FLAGHOOK_PG's server. */
+static void pg_drop_schema(const char *schema)
+{
+	const char *conninfo = getenv("FLAGHOOK_PG");
+	if (!conninfo || !*conninfo)
+		return;
+	PGconn *db = PQconnectdb(conninfo);
+	if (PQstatus(db) == CONNECTION_OK) {
+		char sql[160];
+		snprintf(sql, sizeof(sql), "SET client_min_messages = warning;"
+		         " DROP SCHEMA IF EXISTS \"%s\" CASCADE", schema);
+		PQclear(PQexec(db, sql));
+	}
+	PQfinish(db);
+}
+
+static int setup(void **state)
+{
+	fx *f = calloc(1, sizeof(*f));
+	if (!f)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fx *f = *state;
+	for (int i = 0; i < 3; i++)
+		if (f->pids[i] > 0) {
+			kill(f->pids[i], SIGKILL);
+			wait_exit(f->pids[i]);
+		}
+	if (f->r)
+		receiver_release(f->r);
+	th_stop(f->srv);
+	if (f->r)
+		receiver_free(f->r);
+	if (f->dir[0]) {
+		char cmd[128];
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not remove %s\n", f->dir);
+	}
+	if (f->schema[0])
+		pg_drop_schema(f->schema);
+	free(f);
+	return 0;
 }
 
 /* ---- checking what arrived ---- */
@@ -376,18 +453,21 @@ static int env_int(const char *name, int dflt)
 
 static void test_sqlite_kill_loop(void **state)
 {
-	(void)state;
+	fx *f = *state;
 	int kills = env_int("FLAGHOOK_CRASH_KILLS", 50);
 	int total = env_int("FLAGHOOK_CRASH_EVENTS", 1500);
 	if (total > MAX_EVENTS)
 		total = MAX_EVENTS;
-	char dir[] = "/tmp/flaghook-crash-XXXXXX";
-	assert_non_null(mkdtemp(dir));
+	snprintf(f->dir, sizeof(f->dir), "/tmp/flaghook-crash-XXXXXX");
+	if (!mkdtemp(f->dir)) {
+		f->dir[0] = '\0';
+		fail_msg("mkdtemp failed");
+	}
 	char db[256];
-	snprintf(db, sizeof(db), "%s/outbox.db", dir);
-	receiver *r = receiver_new();
-	th_server *srv = NULL;
-	assert_int_equal(th_start(&srv, handle, r), 0);
+	snprintf(db, sizeof(db), "%s/outbox.db", f->dir);
+	receiver *r = f->r = receiver_new();
+	assert_int_equal(th_start(&f->srv, handle, r), 0);
+	th_server *srv = f->srv;
 	char url[128];
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/hook", th_port(srv));
 
@@ -402,10 +482,12 @@ static void test_sqlite_kill_loop(void **state)
 	int64_t t0 = mono_ms();
 	for (; done_kills < kills; done_kills++) {
 		child ch = spawn("sqlite", db, url, next, total, "crash-p0");
+		f->pids[0] = ch.pid;
 		/* Die anywhere: opening, emitting, delivering, flushing. */
 		sleep_ms(20 + rand() % 130);
 		kill(ch.pid, SIGKILL);
 		wait_exit(ch.pid);
+		f->pids[0] = 0;
 		collect(&ch, acked, total);
 		while (next < total && acked[next])
 			next++;
@@ -417,12 +499,15 @@ static void test_sqlite_kill_loop(void **state)
 	/* The last run goes to the end: emits what is left and drains the
 	 * store, including what every killed run left behind. */
 	child last = spawn("sqlite", db, url, next, total, "crash-p0");
+	f->pids[0] = last.pid;
 	collect(&last, acked, total);
 	int rc = wait_exit(last.pid);
+	f->pids[0] = 0;
 	for (int n = 0; n < total; n++)
 		emitted[n] |= acked[n];
 	int64_t elapsed = mono_ms() - t0;
 	th_stop(srv);
+	f->srv = NULL;
 	tally t = check_arrivals(r, acked, emitted, total);
 	printf("crash-sqlite: %d kills (%d while emitting, the rest while delivering), %d events "
 	       "acknowledged, %d arrived (2xx), %d requests, %d duplicates, %d missing, %d unexpected, "
@@ -447,19 +532,15 @@ static void test_sqlite_kill_loop(void **state)
 	assert_int_equal(st.pending(&pending, st.user_data), 0);
 	assert_int_equal(pending, 0);
 	flaghook_storage_close(&st);
-	receiver_free(r);
 	free(acked);
 	free(emitted);
-	char cmd[512];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
 }
 
 /* ---- PostgreSQL: three processes, one killed ---- */
 
 static void test_pg_three_processes(void **state)
 {
-	(void)state;
+	fx *f = *state;
 	const char *conninfo = getenv("FLAGHOOK_PG");
 	if (!conninfo || !*conninfo) {
 		printf("crash-pg: skipped: FLAGHOOK_PG is not set (tests/run.sh sets it when it can start a "
@@ -470,13 +551,20 @@ static void test_pg_three_processes(void **state)
 	 * and other tests do not count; the children inherit the name. */
 	char schema[64];
 	snprintf(schema, sizeof(schema), "crash_%ld", (long)getpid());
+	pg_drop_schema(schema);             /* a run with this pid may have left it */
+	snprintf(f->schema, sizeof(f->schema), "%s", schema); /* teardown drops it */
 	setenv("FLAGHOOK_CRASH_SCHEMA", schema, 1);
 	int per = env_int("FLAGHOOK_CRASH_PG_EVENTS", 300);
 	int total = per * 3;
-	receiver *r = receiver_new();
+	receiver *r = f->r = receiver_new();
 	r->delay_ms = 10;
-	th_server *srv = NULL;
-	assert_int_equal(th_start(&srv, handle, r), 0);
+	/* p2's requests wait until it has been killed: it dies holding a
+	 * backlog (at most its in-flight limit can be on the wire, the rest of
+	 * its acknowledged emits are in the store), which the others must
+	 * take over once its lease runs out. */
+	r->hold_proc = 2;
+	assert_int_equal(th_start(&f->srv, handle, r), 0);
+	th_server *srv = f->srv;
 	char url[128];
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/hook", th_port(srv));
 	unsigned char *acked = calloc((size_t)total, 1), *emitted = calloc((size_t)total, 1);
@@ -489,20 +577,24 @@ static void test_pg_three_processes(void **state)
 	for (int i = 0; i < 3; i++) {
 		snprintf(tag[i], sizeof(tag[i]), "crash-p%d", i + 1);
 		p[i] = spawn("pg", conninfo, url, i * per, (i + 1) * per, tag[i]);
+		f->pids[i] = p[i].pid;
 	}
-	/* Kill p2 mid-run: after a third of its emits, while the slow receiver
-	 * leaves it holding a backlog. */
-	alarm(120); /* a child that stalls must not hang the test */
+	/* Kill p2 mid-run: after a third of its emits, with its backlog held. */
+	alarm(900); /* a hang bound: a child that stalls must not hang the test */
 	read_acks(&p[1], acked, total, per / 3);
 	kill(p[1].pid, SIGKILL);
 	int rc2 = wait_exit(p[1].pid);
+	f->pids[1] = 0;
+	receiver_release(r);
 	int p2_acked = collect(&p[1], acked, total);
 	collect(&p[0], acked, total);
 	collect(&p[2], acked, total);
 	int rc1 = wait_exit(p[0].pid), rc3 = wait_exit(p[2].pid);
+	f->pids[0] = f->pids[2] = 0;
 	alarm(0);
 	int64_t elapsed = mono_ms() - t0;
 	th_stop(srv);
+	f->srv = NULL;
 	for (int n = 0; n < total; n++)
 		emitted[n] = 1; /* every child was asked for its whole range */
 	tally t = check_arrivals(r, acked, emitted, total);
@@ -562,7 +654,6 @@ static void test_pg_three_processes(void **state)
 	assert_int_equal(st.pending(&pending, st.user_data), 0);
 	assert_int_equal(pending, 0);
 	flaghook_storage_close(&st);
-	receiver_free(r);
 	free(acked);
 	free(emitted);
 }
@@ -577,8 +668,8 @@ int main(int argc, char **argv)
 	self_path[n] = '\0';
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sqlite_kill_loop),
-		cmocka_unit_test(test_pg_three_processes),
+		cmocka_unit_test_setup_teardown(test_sqlite_kill_loop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_three_processes, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

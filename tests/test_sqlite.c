@@ -22,7 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,6 +48,42 @@ static void sleep_ms(int ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
 	nanosleep(&ts, NULL);
+}
+
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * SEC + ts.tv_nsec / 1000;
+}
+
+/* Whether thread tid of this process is asleep in a futex wait: how a test
+ * sees, without a hook in the store, that a thread inside a store call is
+ * waiting on the store's queue (a mutex or condition variable) rather than
+ * still on its way there.  The store takes no other lock before queueing,
+ * and nothing holds its queue lock for long, so a thread seen asleep there
+ * while the leader is held is a thread that has queued. */
+static int thread_in_futex_wait(pid_t tid)
+{
+	char path[64], buf[256];
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/stat", (long)tid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')'); /* the name may hold spaces */
+	if (!p || p[1] != ' ' || p[2] != 'S')
+		return 0;
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/syscall", (long)tid);
+	f = fopen(path, "r");
+	if (!f)
+		return 1; /* asleep; which call is not readable here */
+	long nr = -1;
+	int got = fscanf(f, "%ld", &nr);
+	fclose(f);
+	return got != 1 || nr == SYS_futex;
 }
 
 /* Removes a directory of files (and its mount point, if any, once unmounted). */
@@ -650,8 +688,42 @@ static sqlite3_vfs slow_vfs;
 static pthread_mutex_t slow_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct { const sqlite3_io_methods *real; sqlite3_io_methods slow; } slow_methods[4];
 
+/* The group-commit test's threads.  While `on`, a sync (the leader's, in
+ * its commit) also waits until every other thread of the test that still
+ * has puts to make is asleep in the store's queue: the overlap group
+ * commit exists for, made certain instead of left to the scheduler of a
+ * loaded machine.  Without group commit every thread would still be
+ * queued, each for a commit of its own. */
+#define GC_THREADS 8
+static struct {
+	atomic_int on;
+	atomic_int tid[GC_THREADS];
+	atomic_int done[GC_THREADS];
+} gc_gate;
+
+static void gc_gate_wait(void)
+{
+	if (!atomic_load(&gc_gate.on))
+		return;
+	int self = (int)syscall(SYS_gettid);
+	/* A hang bound only: normally the others queue within microseconds. */
+	for (int64_t end = mono_us() + 10 * SEC; mono_us() < end;) {
+		int all = 1;
+		for (int i = 0; i < GC_THREADS && all; i++) {
+			int tid = atomic_load(&gc_gate.tid[i]);
+			if (tid && tid != self && !atomic_load(&gc_gate.done[i]) && !thread_in_futex_wait(tid))
+				all = 0;
+		}
+		if (all)
+			return;
+		struct timespec ts = { 0, 50 * 1000L };
+		nanosleep(&ts, NULL);
+	}
+}
+
 static int slow_sync(sqlite3_file *file, int flags)
 {
+	gc_gate_wait();
 	const sqlite3_io_methods *real = NULL;
 	pthread_mutex_lock(&slow_lock);
 	for (int i = 0; i < 4; i++)
@@ -703,12 +775,12 @@ static void slow_sync_end(void)
 	sqlite3_vfs_register(real_vfs, 1); /* the default again */
 }
 
-#define GC_THREADS 8
 #define GC_PUTS 250
 
 typedef struct gc_worker {
 	flaghook_storage *s;
 	pthread_barrier_t *go;
+	int index;
 	uint64_t ids[GC_PUTS];
 	int failures;
 } gc_worker;
@@ -717,6 +789,7 @@ static void *gc_run(void *arg)
 {
 	gc_worker *w = arg;
 	static const char body[] = "{\"data\": {\"flag\": \"on\"}, \"event_type\": \"FLAG_UPDATED\"}";
+	atomic_store(&gc_gate.tid[w->index], (int)syscall(SYS_gettid));
 	pthread_barrier_wait(w->go);
 	for (int i = 0; i < GC_PUTS; i++) {
 		flaghook_delivery d;
@@ -725,6 +798,7 @@ static void *gc_run(void *arg)
 			w->failures++;
 		w->ids[i] = d.id;
 	}
+	atomic_store(&gc_gate.done[w->index], 1);
 	return NULL;
 }
 
@@ -749,16 +823,23 @@ static void test_group_commit(void **state)
 	pthread_t th[GC_THREADS];
 	pthread_barrier_t go;
 	pthread_barrier_init(&go, NULL, GC_THREADS);
-	int64_t t0 = wall_us();
+	for (int i = 0; i < GC_THREADS; i++) {
+		atomic_store(&gc_gate.tid[i], 0);
+		atomic_store(&gc_gate.done[i], 0);
+	}
+	atomic_store(&gc_gate.on, 1);
+	int64_t t0 = mono_us();
 	for (int i = 0; i < GC_THREADS; i++) {
 		memset(&w[i], 0, sizeof(w[i]));
 		w[i].s = &s;
 		w[i].go = &go;
+		w[i].index = i;
 		assert_int_equal(pthread_create(&th[i], NULL, gc_run, &w[i]), 0);
 	}
 	for (int i = 0; i < GC_THREADS; i++)
 		pthread_join(th[i], NULL);
-	int64_t elapsed = wall_us() - t0;
+	int64_t elapsed = mono_us() - t0;
+	atomic_store(&gc_gate.on, 0);
 	pthread_barrier_destroy(&go);
 	uint64_t commits = flaghook__sqlite_commits(s.user_data) - before;
 
@@ -779,10 +860,11 @@ static void test_group_commit(void **state)
 	       commits ? (double)n / (double)commits : 0.0, SLOW_SYNC_US, (double)elapsed / 1000.0);
 	/* Without group commit every put is its own commit (commits == n).
 	 * With it, the threads settle into two groups that take turns: one
-	 * commits while the other, just woken, queues its next puts, so about
-	 * n / (threads / 2) commits (measured: 4.0-4.3 puts per commit, in the
-	 * sanitizer builds and on a loaded machine too).  Half of that leaves a
-	 * margin and still fails if batching stops working. */
+	 * commits while the other, just woken, queues its next puts; and since
+	 * each commit's sync waits until every other thread has queued (the
+	 * gate above), two consecutive batches hold every thread: about
+	 * n / (threads / 2) commits.  Half of that leaves a margin and still
+	 * fails if batching stops working. */
 	assert_true(commits > 0);
 	assert_true(commits * 2 <= n);
 
@@ -844,19 +926,70 @@ static void test_database_full(void **state)
 
 /* One request that fails inside a shared transaction (a put too big for
  * the file) does not take the other requests of its batch down with it.
- * To get both into one batch for certain, a slow statement holds the
- * leader's role while they queue. */
+ * To get both into one batch for certain, a statement of the test's holds
+ * the leader's role until both have queued: a SQL function (registered on
+ * the store's connections through sqlite3_auto_extension) that blocks
+ * until the test lets it go. */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int entered, released;
+} gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
+
+static void gate_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	(void)argc; (void)argv;
+	pthread_mutex_lock(&gate.lock);
+	gate.entered = 1;
+	pthread_cond_broadcast(&gate.cond);
+	while (!gate.released)
+		pthread_cond_wait(&gate.cond, &gate.lock);
+	pthread_mutex_unlock(&gate.lock);
+	sqlite3_result_int(ctx, 1);
+}
+
+static int gate_register(sqlite3 *db, char **err, const void *api)
+{
+	(void)err; (void)api;
+	return sqlite3_create_function(db, "fh_test_gate", 0, SQLITE_UTF8, NULL, gate_fn, NULL, NULL);
+}
+
+static void gate_release(void)
+{
+	pthread_mutex_lock(&gate.lock);
+	gate.released = 1;
+	pthread_cond_broadcast(&gate.cond);
+	pthread_mutex_unlock(&gate.lock);
+}
+
+/* Waits up to 60 s for the gate's function to be running; 1 when it is. */
+static int gate_wait_entered(void)
+{
+	int64_t end = mono_us() + 60 * SEC;
+	pthread_mutex_lock(&gate.lock);
+	while (!gate.entered && mono_us() < end) {
+		pthread_mutex_unlock(&gate.lock);
+		sleep_ms(1);
+		pthread_mutex_lock(&gate.lock);
+	}
+	int in = gate.entered;
+	pthread_mutex_unlock(&gate.lock);
+	return in;
+}
+
 typedef struct batch_job {
 	flaghook_storage *s;
 	const char *sql;            /* through the test hook, else a put */
 	size_t body_len;
 	int rc;
 	uint64_t id;
+	atomic_int tid;             /* the thread's id, once it runs */
 } batch_job;
 
 static void *batch_run(void *arg)
 {
 	batch_job *j = arg;
+	atomic_store(&j->tid, (int)syscall(SYS_gettid));
 	if (j->sql) {
 		j->rc = flaghook__sqlite_exec(j->s->user_data, j->sql);
 		return NULL;
@@ -869,12 +1002,34 @@ static void *batch_run(void *arg)
 	return NULL;
 }
 
+/* Waits up to 60 s until j's thread is asleep in the store's queue. */
+static int queued(batch_job *j)
+{
+	for (int64_t end = mono_us() + 60 * SEC; mono_us() < end; sleep_ms(1)) {
+		int tid = atomic_load(&j->tid);
+		/* Seen twice in a row, 5 ms apart: not a passing wait. */
+		if (tid && thread_in_futex_wait(tid)) {
+			sleep_ms(5);
+			if (thread_in_futex_wait(tid))
+				return 1;
+		}
+	}
+	return 0;
+}
+
 static void test_batch_isolation(void **state)
 {
 	fx *f = *state;
 	flaghook_sqlite_options o = options(f->path);
 	flaghook_storage s;
-	open_store(&s, &o);
+	gate.entered = gate.released = 0;
+	assert_int_equal(sqlite3_auto_extension((void (*)(void))gate_register), SQLITE_OK);
+	flaghook_storage init = FLAGHOOK_STORAGE_INIT;
+	s = init;
+	int orc = flaghook_sqlite_open(&s, &o);
+	sqlite3_cancel_auto_extension((void (*)(void))gate_register);
+	if (orc)
+		fail_msg("flaghook_sqlite_open: %s (%s)", flaghook_strerror(orc), flaghook_last_error());
 	put1(&s, 1, wall_us());
 	/* Room for a few small rows, not for a 64 KiB body. */
 	char sql[96];
@@ -884,31 +1039,44 @@ static void test_batch_isolation(void **state)
 	uint64_t before = flaghook__sqlite_commits(s.user_data);
 	uint64_t batches = flaghook__sqlite_batches(s.user_data);
 
-	/* About 200 ms of work for the leader. */
-	batch_job slow = { &s, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
-	                       "WHERE x < 300000) SELECT count(*) FROM c", 0, -99, 0 };
-	batch_job small = { &s, NULL, 100, -99, 0 };
-	batch_job big = { &s, NULL, 64 * 1024, -99, 0 };
+	/* The leader's statement waits for the gate. */
+	batch_job *slow = calloc(3, sizeof(*slow)), *small = slow + 1, *big = slow + 2;
+	assert_non_null(slow);
+	slow->s = small->s = big->s = &s;
+	slow->sql = "SELECT fh_test_gate()";
+	small->body_len = 100;
+	big->body_len = 64 * 1024;
+	slow->rc = small->rc = big->rc = -99;
 	pthread_t t_slow, t_small, t_big;
-	assert_int_equal(pthread_create(&t_slow, NULL, batch_run, &slow), 0);
-	sleep_ms(30);
-	assert_int_equal(pthread_create(&t_big, NULL, batch_run, &big), 0);
-	assert_int_equal(pthread_create(&t_small, NULL, batch_run, &small), 0);
+	assert_int_equal(pthread_create(&t_slow, NULL, batch_run, slow), 0);
+	int leading = gate_wait_entered();
+	int both_queued = 0;
+	if (leading) {
+		assert_int_equal(pthread_create(&t_big, NULL, batch_run, big), 0);
+		assert_int_equal(pthread_create(&t_small, NULL, batch_run, small), 0);
+		both_queued = queued(big) && queued(small);
+	}
+	gate_release(); /* before any assertion: the threads must not stay stuck */
 	pthread_join(t_slow, NULL);
-	pthread_join(t_big, NULL);
-	pthread_join(t_small, NULL);
+	if (leading) {
+		pthread_join(t_big, NULL);
+		pthread_join(t_small, NULL);
+	}
+	assert_true(leading);
+	assert_true(both_queued);
 
-	assert_int_equal(slow.rc, 0);
-	assert_int_equal(big.rc, FLAGHOOK_ESTORAGE);
-	assert_int_equal(big.id, 0);
-	assert_int_equal(small.rc, 0);
-	assert_true(small.id > 0);
-	/* Two batches: the slow one, then the big and the small put together
+	assert_int_equal(slow->rc, 0);
+	assert_int_equal(big->rc, FLAGHOOK_ESTORAGE);
+	assert_int_equal(big->id, 0);
+	assert_int_equal(small->rc, 0);
+	assert_true(small->id > 0);
+	/* Two batches: the held one, then the big and the small put together
 	 * (the big one's failure rolled that transaction back; the small one
 	 * was committed again without it). */
 	assert_int_equal(flaghook__sqlite_batches(s.user_data) - batches, 2);
 	assert_int_equal(flaghook__sqlite_commits(s.user_data) - before, 2);
 	assert_int_equal(pending(&s), 2);
+	free(slow);
 	s.destroy(s.user_data);
 }
 

@@ -80,9 +80,80 @@ static flaghook_client_options async_opts(tally *t)
 	o.mode = FLAGHOOK_MODE_ASYNC;
 	o.on_result = on_result;
 	o.user_data = t;
-	o.timeout_ms = 5000;
+	o.timeout_ms = 30000; /* no case here needs a timeout to fire */
 	return o;
 }
+
+/* ---- a receiver held on a latch ---- */
+
+/* The receiver's handler holds the first `hold` requests until the test
+ * calls latch_open (teardown does, so a failed case never leaves a
+ * handler stuck). */
+typedef struct latch {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int open, hold, seen;
+} latch;
+
+static void latch_handler(const th_request *req, th_reply *reply, void *ud)
+{
+	(void)req; (void)reply;
+	latch *l = ud;
+	pthread_mutex_lock(&l->lock);
+	if (l->seen++ < l->hold)
+		while (!l->open)
+			pthread_cond_wait(&l->cond, &l->lock);
+	pthread_mutex_unlock(&l->lock);
+}
+
+static void latch_open(latch *l)
+{
+	pthread_mutex_lock(&l->lock);
+	l->open = 1;
+	pthread_cond_broadcast(&l->cond);
+	pthread_mutex_unlock(&l->lock);
+}
+
+/* ---- per-case fixtures: torn down even when an assertion fails ---- */
+
+typedef struct fx {
+	th_server *srv;
+	flaghook_client *c;
+	tally t;
+	latch l;
+} fx;
+
+static int setup(void **state)
+{
+	fx *f = calloc(1, sizeof(*f));
+	if (!f)
+		return -1;
+	pthread_mutex_init(&f->t.lock, NULL);
+	pthread_mutex_init(&f->l.lock, NULL);
+	pthread_cond_init(&f->l.cond, NULL);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fx *f = *state;
+	latch_open(&f->l);
+	flaghook_client_free(f->c);
+	th_stop(f->srv);
+	pthread_mutex_destroy(&f->t.lock);
+	pthread_mutex_destroy(&f->l.lock);
+	pthread_cond_destroy(&f->l.cond);
+	free(f);
+	return 0;
+}
+
+/* Waits up to 60 s for `cond` (then the caller asserts it). */
+#define WAIT_UNTIL(cond)                                                       \
+	do {                                                                       \
+		for (int64_t wu_end_ = mono_ms() + 60000; !(cond) && mono_ms() < wu_end_;) \
+			sleep_ms(5);                                                       \
+	} while (0)
 
 static uint64_t add_ep(flaghook_client *c, th_server *srv, int fifo)
 {
@@ -116,6 +187,7 @@ typedef struct slow {
 	srow rows[SLOW_ROWS];
 	size_t n;
 	atomic_int delay_before_ms, delay_after_ms, record_delay_ms;
+	atomic_int slow_claims;     /* claims begun with a delay_before_ms */
 } slow;
 
 static int s_put(flaghook_delivery *d, size_t n, void *ud)
@@ -152,7 +224,10 @@ static int s_claim(int64_t now, int64_t horizon, size_t max, int (*take)(const f
                    void *arg, void *ud)
 {
 	slow *s = ud;
-	sleep_ms(atomic_load(&s->delay_before_ms));
+	int before = atomic_load(&s->delay_before_ms);
+	if (before)
+		atomic_fetch_add(&s->slow_claims, 1);
+	sleep_ms(before);
 	pthread_mutex_lock(&s->lock);
 	size_t taken = 0;
 	for (size_t i = 0; i < s->n && taken < max; i++) {
@@ -241,107 +316,105 @@ static flaghook_storage slow_store(slow **out)
 /* client_free drains a FIFO backlog and reports every delivery. */
 static void test_fifo_backlog_at_free(void **state)
 {
-	(void)state;
-	th_server *srv = NULL;
-	assert_int_equal(th_start(&srv, NULL, NULL), 0);
+	fx *f = *state;
+	assert_int_equal(th_start(&f->srv, NULL, NULL), 0);
 	th_reply first = { .delay_ms = 200 };
-	th_script(srv, &first, 1);
-	tally t = { .lock = PTHREAD_MUTEX_INITIALIZER };
-	flaghook_client_options o = async_opts(&t);
-	o.shutdown_timeout_ms = 10000;
-	flaghook_client *c = NULL;
-	assert_int_equal(flaghook_client_new(&c, &o), 0);
-	add_ep(c, srv, 1);
+	th_script(f->srv, &first, 1);
+	flaghook_client_options o = async_opts(&f->t);
+	o.shutdown_timeout_ms = 60000; /* drains it all; bounds only a hang */
+	assert_int_equal(flaghook_client_new(&f->c, &o), 0);
+	add_ep(f->c, f->srv, 1);
 	for (int i = 0; i < 5; i++)
-		assert_int_equal(flaghook_emit(c, fh_sample_organisation()), 0);
-	flaghook_client_free(c);
-	assert_int_equal(count(&t, -1), 5);
-	assert_int_equal(count(&t, FLAGHOOK_OUTCOME_DELIVERED), 5);
-	assert_int_equal(th_count(srv), 5);
-	th_stop(srv);
+		assert_int_equal(flaghook_emit(f->c, fh_sample_organisation()), 0);
+	flaghook_client_free(f->c);
+	f->c = NULL;
+	assert_int_equal(count(&f->t, -1), 5);
+	assert_int_equal(count(&f->t, FLAGHOOK_OUTCOME_DELIVERED), 5);
+	assert_int_equal(th_count(f->srv), 5);
 }
 
 /* Disabling a FIFO endpoint gives up what waits for it, each reported. */
 static void test_fifo_disable_reports_backlog(void **state)
 {
-	(void)state;
-	th_server *srv = NULL;
-	assert_int_equal(th_start(&srv, NULL, NULL), 0);
-	th_reply first = { .delay_ms = 300 };
-	th_script(srv, &first, 1);
-	tally t = { .lock = PTHREAD_MUTEX_INITIALIZER };
-	flaghook_client_options o = async_opts(&t);
-	flaghook_client *c = NULL;
-	assert_int_equal(flaghook_client_new(&c, &o), 0);
-	uint64_t ep = add_ep(c, srv, 1);
+	fx *f = *state;
+	f->l.hold = 1; /* the first request waits for the latch */
+	assert_int_equal(th_start(&f->srv, latch_handler, &f->l), 0);
+	flaghook_client_options o = async_opts(&f->t);
+	assert_int_equal(flaghook_client_new(&f->c, &o), 0);
+	flaghook_client *c = f->c;
+	uint64_t ep = add_ep(c, f->srv, 1);
 	for (int i = 0; i < 5; i++)
 		assert_int_equal(flaghook_emit(c, fh_sample_organisation()), 0);
-	sleep_ms(50); /* the first is in flight */
+	/* The first is in flight: the receiver has it and holds its reply. */
+	assert_int_equal(th_wait(f->srv, 1, 30000), 0);
 	assert_int_equal(flaghook_endpoint_set_enabled(c, ep, 0), 0);
-	assert_int_equal(flaghook_flush(c, 5000), 0);
-	assert_int_equal(count(&t, -1), 5);
-	assert_int_equal(count(&t, FLAGHOOK_OUTCOME_GAVE_UP), 4);
-	/* Enabled again, nothing stale goes out. */
+	/* The four behind it are given up, while it is still held. */
+	WAIT_UNTIL(count(&f->t, FLAGHOOK_OUTCOME_GAVE_UP) >= 4);
+	assert_int_equal(count(&f->t, FLAGHOOK_OUTCOME_GAVE_UP), 4);
+	assert_int_equal(count(&f->t, -1), 4);
+	latch_open(&f->l);
+	assert_int_equal(flaghook_flush(c, 60000), 0);
+	assert_int_equal(count(&f->t, -1), 5);
+	assert_int_equal(count(&f->t, FLAGHOOK_OUTCOME_GAVE_UP), 4);
+	assert_int_equal(count(&f->t, FLAGHOOK_OUTCOME_DELIVERED), 1);
+	/* Enabled again, nothing stale goes out: nothing is left to send. */
 	assert_int_equal(flaghook_endpoint_set_enabled(c, ep, 1), 0);
-	sleep_ms(200);
-	assert_int_equal(th_count(srv), 1);
-	flaghook_client_free(c);
-	th_stop(srv);
+	flaghook_client_stats cs = FLAGHOOK_CLIENT_STATS_INIT;
+	assert_int_equal(flaghook_client_stats_get(c, &cs), 0);
+	assert_int_equal(cs.pending, 0);
+	sleep_ms(200); /* a stale send would show here (not a wait for anything) */
+	assert_int_equal(th_count(f->srv), 1);
 }
 
 /* Re-queued deliveries go out even when they are more than max_pending. */
 static void test_requeue_beyond_max_pending(void **state)
 {
-	(void)state;
-	th_server *srv = NULL;
-	assert_int_equal(th_start(&srv, NULL, NULL), 0);
+	fx *f = *state;
+	assert_int_equal(th_start(&f->srv, NULL, NULL), 0);
 	th_reply bad[10];
 	for (int i = 0; i < 10; i++)
 		bad[i] = (th_reply){ .status = 400 };
-	th_script(srv, bad, 10);
-	tally t = { .lock = PTHREAD_MUTEX_INITIALIZER };
-	flaghook_client_options o = async_opts(&t);
+	th_script(f->srv, bad, 10);
+	flaghook_client_options o = async_opts(&f->t);
 	o.max_pending = 2;
-	o.emit_wait_ms = 5000;
+	o.emit_wait_ms = 60000; /* waits for room; bounds only a hang */
 	o.breaker_threshold = -1;
-	flaghook_client *c = NULL;
-	assert_int_equal(flaghook_client_new(&c, &o), 0);
-	add_ep(c, srv, 0);
+	assert_int_equal(flaghook_client_new(&f->c, &o), 0);
+	flaghook_client *c = f->c;
+	add_ep(c, f->srv, 0);
 	for (int i = 0; i < 10; i++)
 		assert_int_equal(flaghook_emit(c, fh_sample_organisation()), 0);
-	assert_int_equal(flaghook_flush(c, 5000), 0);
-	assert_int_equal(count(&t, FLAGHOOK_OUTCOME_GAVE_UP), 10);
+	assert_int_equal(flaghook_flush(c, 60000), 0);
+	assert_int_equal(count(&f->t, FLAGHOOK_OUTCOME_GAVE_UP), 10);
 	flaghook_query q = FLAGHOOK_QUERY_INIT;
 	q.state = FLAGHOOK_DELIVERY_DEAD;
 	uint64_t n = 0;
 	assert_int_equal(flaghook_client_requeue(c, &q, &n), 0);
 	assert_int_equal(n, 10);
 	/* No flush: the engine must keep claiming as room frees up. */
-	assert_int_equal(th_wait(srv, 20, 5000), 0);
-	for (int i = 0; i < 100 && count(&t, FLAGHOOK_OUTCOME_DELIVERED) < 10; i++)
-		sleep_ms(20);
-	assert_int_equal(count(&t, FLAGHOOK_OUTCOME_DELIVERED), 10);
-	flaghook_client_free(c);
-	th_stop(srv);
+	assert_int_equal(th_wait(f->srv, 20, 60000), 0);
+	WAIT_UNTIL(count(&f->t, FLAGHOOK_OUTCOME_DELIVERED) >= 10);
+	assert_int_equal(count(&f->t, FLAGHOOK_OUTCOME_DELIVERED), 10);
 }
 
 /* A FIFO successor whose wake-up comes while a slow claim is under way is
  * still fetched, without a flush to push it. */
 static void test_fifo_wakeup_during_slow_claim(void **state)
 {
-	(void)state;
-	th_server *srv = NULL;
-	assert_int_equal(th_start(&srv, NULL, NULL), 0);
+	fx *f = *state;
+	assert_int_equal(th_start(&f->srv, NULL, NULL), 0);
 	th_reply first = { .delay_ms = 100 };
-	th_script(srv, &first, 1);
-	tally t = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	th_script(f->srv, &first, 1);
 	slow *s = NULL;
 	flaghook_storage st = slow_store(&s);
-	flaghook_client_options o = async_opts(&t);
+	flaghook_client_options o = async_opts(&f->t);
 	o.storage = &st;
-	flaghook_client *c = NULL;
-	assert_int_equal(flaghook_client_new(&c, &o), 0);
-	add_ep(c, srv, 1);
+	/* No periodic poll within the test: only the wake-up can fetch the
+	 * second delivery. */
+	o.poll_interval_ms = 3600 * 1000;
+	assert_int_equal(flaghook_client_new(&f->c, &o), 0);
+	flaghook_client *c = f->c;
+	add_ep(c, f->srv, 1);
 	/* The scheduler's poll, woken when the first finishes, looks while
 	 * that delivery is still being recorded (so the second is not yet
 	 * free to go) and takes its time; the poll asked for after the record
@@ -350,12 +423,12 @@ static void test_fifo_wakeup_during_slow_claim(void **state)
 	atomic_store(&s->delay_after_ms, 100);
 	assert_int_equal(flaghook_emit(c, fh_sample_organisation()), 0);
 	assert_int_equal(flaghook_emit(c, fh_sample_organisation()), 0);
-	assert_int_equal(th_wait(srv, 2, 3000), 0);
+	assert_int_equal(th_wait(f->srv, 2, 30000), 0);
 	atomic_store(&s->record_delay_ms, 0);
 	atomic_store(&s->delay_after_ms, 0);
 	flaghook_client_free(c);
-	assert_int_equal(count(&t, FLAGHOOK_OUTCOME_DELIVERED), 2);
-	th_stop(srv);
+	f->c = NULL;
+	assert_int_equal(count(&f->t, FLAGHOOK_OUTCOME_DELIVERED), 2);
 }
 
 /* A caller's executor: one thread per job, which client_free must not
@@ -388,39 +461,41 @@ static int thread_submit(void (*job)(void *), void *arg, void *ud)
 
 static void test_claim_under_way_at_free(void **state)
 {
-	(void)state;
-	th_server *srv = NULL;
-	assert_int_equal(th_start(&srv, NULL, NULL), 0);
+	fx *f = *state;
+	assert_int_equal(th_start(&f->srv, NULL, NULL), 0);
 	th_reply replies[2] = { { .delay_ms = 200 }, { .delay_ms = 200 } };
-	th_script(srv, replies, 2);
-	tally t = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	th_script(f->srv, replies, 2);
 	slow *s = NULL;
 	flaghook_storage st = slow_store(&s);
 	flaghook_executor ex = FLAGHOOK_EXECUTOR_INIT;
 	ex.submit = thread_submit;
-	flaghook_client_options o = async_opts(&t);
+	flaghook_client_options o = async_opts(&f->t);
 	o.storage = &st;
 	o.executor = &ex;
 	o.timers = FLAGHOOK_TIMERS_TICK;
-	flaghook_client *c = NULL;
-	assert_int_equal(flaghook_client_new(&c, &o), 0);
-	add_ep(c, srv, 1);
+	assert_int_equal(flaghook_client_new(&f->c, &o), 0);
+	flaghook_client *c = f->c;
+	add_ep(c, f->srv, 1);
 	assert_int_equal(flaghook_emit(c, fh_sample_organisation()), 0); /* in flight 200 ms */
 	assert_int_equal(flaghook_emit(c, fh_sample_organisation()), 0); /* waits unheld */
 	atomic_store(&s->delay_before_ms, 400); /* the claim after the first is slow */
-	/* The host's loop runs for 300 ms: the first is delivered, the claim
-	 * for the second starts on a job thread and is under way at free. */
+	/* The host's loop runs until the first is delivered and the claim for
+	 * the second has started on a job thread: it is under way at free. */
 	int fd = -1;
 	assert_int_equal(flaghook_fd(c, &fd), 0);
-	for (int64_t end = mono_ms() + 300; mono_ms() < end;) {
+	for (int64_t end = mono_ms() + 60000; mono_ms() < end;) {
+		if (count(&f->t, FLAGHOOK_OUTCOME_DELIVERED) >= 1 && atomic_load(&s->slow_claims) >= 1)
+			break;
 		struct pollfd p = { fd, POLLIN, 0 };
 		poll(&p, 1, 10);
 		assert_int_equal(flaghook_tick(c, NULL), 0);
 	}
+	assert_int_equal(count(&f->t, FLAGHOOK_OUTCOME_DELIVERED), 1);
+	assert_true(atomic_load(&s->slow_claims) >= 1);
 	flaghook_client_free(c); /* ASan saw the claim use the freed client */
-	assert_int_equal(count(&t, -1), 2);
+	f->c = NULL;
+	assert_int_equal(count(&f->t, -1), 2);
 	sleep_ms(500); /* a job thread that outlived free would touch freed memory now */
-	th_stop(srv);
 }
 
 static void test_endpoint_ids_do_not_wrap(void **state)
@@ -446,11 +521,11 @@ static void test_endpoint_ids_do_not_wrap(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_fifo_backlog_at_free),
-		cmocka_unit_test(test_fifo_disable_reports_backlog),
-		cmocka_unit_test(test_requeue_beyond_max_pending),
-		cmocka_unit_test(test_fifo_wakeup_during_slow_claim),
-		cmocka_unit_test(test_claim_under_way_at_free),
+		cmocka_unit_test_setup_teardown(test_fifo_backlog_at_free, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fifo_disable_reports_backlog, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_requeue_beyond_max_pending, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fifo_wakeup_during_slow_claim, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_claim_under_way_at_free, setup, teardown),
 		cmocka_unit_test(test_endpoint_ids_do_not_wrap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
