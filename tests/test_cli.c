@@ -86,6 +86,7 @@ typedef struct fx {
 static void clear_env(void)
 {
 	unsetenv("FLAGHOOK_SECRET");
+	unsetenv("FLAGHOOK_STANDARD_SECRET");
 	unsetenv("FLAGHOOK_PG_CONNINFO");
 	unsetenv("FLAGHOOK_TEST_PG_PASSWORD");
 }
@@ -286,6 +287,104 @@ static void test_test_command(void **state)
 	assert_non_null(strstr(out, "http:// or https://"));
 	assert_int_equal(run("test http://127.0.0.1:1/ --scope galaxy"), 2);
 	assert_int_equal(run("test"), 2);
+}
+
+/* Standard Webhooks from the command: the specification's known answers,
+ * a rotation, the timestamp window, and `test --standard-secret`. */
+#define WHSEC "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+static void test_standard_scheme(void **state)
+{
+	fx *fx_ = *state;
+	const char *path = temp_file(fx_, 0, "flaghook-cli");
+	cJSON *root = vec_load("standard-webhooks.json");
+	cJSON *c;
+	int known = 0;
+	cJSON_ArrayForEach(c, vec_cases(root)) {
+		const char *sig = vec_str(c, "webhook_signature");
+		if (!sig || strchr(sig, ' '))
+			continue; /* a case with several signatures: verify's, below */
+		FILE *f = fopen(path, "wb");
+		fputs(vec_str(c, "body"), f);
+		fclose(f);
+		setenv("FLAGHOOK_STANDARD_SECRET", vec_str(c, "secret"), 1);
+		if (run("sign --scheme standard --id %s --timestamp %s %s", vec_str(c, "webhook_id"),
+		        vec_str(c, "webhook_timestamp"), path) != 0)
+			continue; /* a case the library refuses to sign (a bad key): the C tests judge those */
+		char want[256];
+		snprintf(want, sizeof(want), "%s\n", sig);
+		assert_string_equal(out, want);
+		known++;
+		/* Its timestamp is long past: outside the window, a mismatch. */
+		assert_int_equal(run("verify --scheme standard --id %s --timestamp %s --signature '%s' %s",
+		                     vec_str(c, "webhook_id"), vec_str(c, "webhook_timestamp"), sig, path), 1);
+		assert_non_null(strstr(out, "tolerance"));
+	}
+	assert_true(known >= 1);
+	unsetenv("FLAGHOOK_STANDARD_SECRET");
+	cJSON_Delete(root);
+
+	/* Signed now: verified, by any of the secrets of a rotation. */
+	FILE *f = fopen(path, "wb");
+	fputs("{\"test\": 2432232314}", f);
+	fclose(f);
+	char now[24], sig[256];
+	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
+	assert_int_equal(run("sign --scheme standard --standard-secret %s --id msg_1 --timestamp %s %s", WHSEC, now,
+	                     path), 0);
+	assert_null(strstr(out, WHSEC));
+	snprintf(sig, sizeof(sig), "%.*s", (int)strcspn(out, "\n"), out);
+	assert_true(!strncmp(sig, "v1,", 3));
+	assert_int_equal(run("verify --scheme standard --standard-secret whsec_b2xkLXNlY3JldA== --standard-secret %s "
+	                     "--id msg_1 --timestamp %s --signature '%s' %s", WHSEC, now, sig, path), 0);
+	assert_non_null(strstr(out, "signature OK"));
+	assert_null(strstr(out, WHSEC));
+	/* the wrong secret, another id, another body: mismatches */
+	assert_int_equal(run("verify --scheme standard --standard-secret whsec_b2xkLXNlY3JldA== --id msg_1 "
+	                     "--timestamp %s --signature '%s' %s", now, sig, path), 1);
+	assert_int_equal(run("verify --scheme standard --standard-secret %s --id msg_2 --timestamp %s "
+	                     "--signature '%s' %s", WHSEC, now, sig, path), 1);
+	assert_int_equal(run("verify --scheme standard --standard-secret %s --id msg_1 --timestamp %s "
+	                     "--signature '%s' < /dev/null", WHSEC, now, sig), 1);
+	/* The window: 1000 s ago is stale by default, fine with --tolerance 2000. */
+	char old[24];
+	snprintf(old, sizeof(old), "%lld", (long long)time(NULL) - 1000);
+	assert_int_equal(run("sign --scheme standard --standard-secret %s --id msg_1 --timestamp %s %s", WHSEC, old,
+	                     path), 0);
+	snprintf(sig, sizeof(sig), "%.*s", (int)strcspn(out, "\n"), out);
+	assert_int_equal(run("verify --scheme standard --standard-secret %s --id msg_1 --timestamp %s "
+	                     "--signature '%s' %s", WHSEC, old, sig, path), 1);
+	assert_int_equal(run("verify --scheme standard --standard-secret %s --id msg_1 --timestamp %s "
+	                     "--signature '%s' --tolerance 2000 %s", WHSEC, old, sig, path), 0);
+	/* Usage: 2. */
+	assert_int_equal(run("sign --scheme standard --id m --timestamp 1 %s", path), 2);
+	assert_non_null(strstr(out, "--standard-secret"));
+	assert_int_equal(run("sign --scheme standard --standard-secret %s --timestamp 1 %s", WHSEC, path), 2);
+	assert_int_equal(run("sign --scheme standard --standard-secret %s --id m --timestamp 12a %s", WHSEC, path), 2);
+	assert_int_equal(run("sign --scheme standard --standard-secret %s --standard-secret %s --id m --timestamp 1 %s",
+	                     WHSEC, WHSEC, path), 2);
+	assert_int_equal(run("verify --scheme standard --standard-secret %s --id m --timestamp 1 %s", WHSEC, path), 2);
+	assert_int_equal(run("sign --scheme galaxy --secret x %s", path), 2);
+	assert_int_equal(run("sign --scheme standard --standard-secret not-a-key --id m --timestamp 1 %s", path), 2);
+	assert_null(strstr(out, "not-a-key"));
+
+	/* test --standard-secret: the three headers, verified here. */
+	assert_int_equal(th_start(&fx_->srv, NULL, NULL), 0);
+	assert_int_equal(run("test http://127.0.0.1:%d/w --allow-private --standard-secret %s", th_port(fx_->srv), WHSEC),
+	                 0);
+	assert_non_null(strstr(out, "Webhook test successful: HTTP 200"));
+	assert_null(strstr(out, WHSEC));
+	th_request r;
+	assert_int_equal(th_get(fx_->srv, 0, &r), 0);
+	const char *id = th_header(&r, "webhook-id"), *ts = th_header(&r, "webhook-timestamp"),
+	           *hs = th_header(&r, "webhook-signature");
+	assert_non_null(id);
+	assert_non_null(ts);
+	assert_non_null(hs);
+	assert_null(th_header(&r, "X-Flagsmith-Signature"));
+	const char *secrets[] = { WHSEC };
+	assert_int_equal(flaghook_standard_verify(secrets, 1, id, ts, hs, r.body, r.body_len, (int64_t)time(NULL), 0), 0);
+	th_request_free(&r);
 }
 
 /* ------------------------------------------------------------------ */
@@ -945,6 +1044,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_sign_and_verify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_test_command, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_standard_scheme, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outbox_dead_and_deliveries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outbox_attempts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outbox_requeue_and_pending, setup, teardown),
