@@ -218,16 +218,9 @@ static th_server *srv_start(fx *f, int k, th_handler h, void *ud)
 static const char *refused_url(fx *f)
 {
 	static char url[64];
-	f->refused_fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(f->refused_fd >= 0);
-	struct sockaddr_in a;
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(f->refused_fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	socklen_t len = sizeof(a);
-	assert_int_equal(getsockname(f->refused_fd, (struct sockaddr *)&a, &len), 0);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", ntohs(a.sin_port));
+	int port = th_refused_port(&f->refused_fd);
+	assert_true(port > 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", port);
 	return url;
 }
 

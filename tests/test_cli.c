@@ -144,16 +144,9 @@ static const char *temp_file(fx *f, int i, const char *prefix)
  * connection to it is refused, and nobody else can take it meanwhile. */
 static int refused_port(fx *f)
 {
-	f->refused_fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(f->refused_fd >= 0);
-	struct sockaddr_in a;
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(f->refused_fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	socklen_t len = sizeof(a);
-	assert_int_equal(getsockname(f->refused_fd, (struct sockaddr *)&a, &len), 0);
-	return ntohs(a.sin_port);
+	int port = th_refused_port(&f->refused_fd);
+	assert_true(port > 0);
+	return port;
 }
 
 /* Drops a schema of FLAGHOOK_PG's server, if there is one. */

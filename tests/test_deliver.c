@@ -337,14 +337,10 @@ static void test_connection_refused(void **state)
 	fx *f = *state;
 	/* A port bound and never listening, held until teardown: a connection
 	 * to it is refused, and nobody else can take it meanwhile. */
-	f->fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(f->fd >= 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t al = sizeof(a);
-	assert_int_equal(bind(f->fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(f->fd, (struct sockaddr *)&a, &al), 0);
+	int port = th_refused_port(&f->fd);
+	assert_true(port > 0);
 	char url[64];
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", ntohs(a.sin_port));
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", port);
 	add(f->c, FLAGHOOK_SCOPE_ENVIRONMENT, 1, url, SECRET);
 	assert_int_equal(flaghook_emit(f->c, fh_sample_environment()), FLAGHOOK_EDELIVERY);
 	assert_int_equal(f->seen.last.status, 0);

@@ -135,16 +135,9 @@ static void *rx_new(fx *f, size_t size)
  * held by f until teardown, so a connection to it is refused. */
 static void refused_url(fx *f, char *url, size_t n)
 {
-	f->refused_fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(f->refused_fd >= 0);
-	struct sockaddr_in a;
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(f->refused_fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	socklen_t len = sizeof(a);
-	assert_int_equal(getsockname(f->refused_fd, (struct sockaddr *)&a, &len), 0);
-	snprintf(url, n, "http://127.0.0.1:%d/refused", ntohs(a.sin_port));
+	int port = th_refused_port(&f->refused_fd);
+	assert_true(port > 0);
+	snprintf(url, n, "http://127.0.0.1:%d/refused", port);
 }
 
 static flaghook_client *client_with(flaghook_storage *st, seen *s, const flaghook_retry_policy *rp)

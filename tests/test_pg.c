@@ -15,6 +15,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "httpd.h"
 #include "flaghook_pg.h"
 #include "store_suite.h"
 
@@ -349,16 +350,9 @@ static void test_options(void **state)
  * open; a connection to it is refused).  The caller closes *fd. */
 static int closed_port(int *fd)
 {
-	*fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(*fd >= 0);
-	struct sockaddr_in a;
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(*fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	socklen_t len = sizeof(a);
-	assert_int_equal(getsockname(*fd, (struct sockaddr *)&a, &len), 0);
-	return ntohs(a.sin_port);
+	int port = th_refused_port(fd);
+	assert_true(port > 0);
+	return port;
 }
 
 static void test_open_closed_port(void **state)

@@ -73,6 +73,10 @@ typedef struct flaghook_delivery {
                                          deadline; a durable store keeps it pending
                                          and the next client to open it resumes it */
 
+/* "delivered", "retry", "gave_up", "abandoned", "released"; "unknown"
+ * otherwise (as the result queue's records and the metrics name them). */
+FLAGHOOK_EXTERN const char *flaghook_outcome_name(int outcome);
+
 /* One attempt (or the end of a delivery without one), as recorded. */
 #define FLAGHOOK_ATTEMPT_VERSION 1
 typedef struct flaghook_attempt {

@@ -48,6 +48,18 @@ int flaghook_error_set(int code, const char *detail)
 	return code;
 }
 
+const char *flaghook_outcome_name(int outcome)
+{
+	switch (outcome) {
+	case FLAGHOOK_OUTCOME_DELIVERED: return "delivered";
+	case FLAGHOOK_OUTCOME_RETRY: return "retry";
+	case FLAGHOOK_OUTCOME_GAVE_UP: return "gave_up";
+	case FLAGHOOK_OUTCOME_ABANDONED: return "abandoned";
+	case FLAGHOOK_OUTCOME_RELEASED: return "released";
+	default: return "unknown";
+	}
+}
+
 const char *flaghook_errclass_name(int errclass)
 {
 	switch (errclass) {

@@ -523,18 +523,6 @@ static const char *state_name(int32_t s)
 	}
 }
 
-static const char *outcome_name(int32_t o)
-{
-	switch (o) {
-	case FLAGHOOK_OUTCOME_DELIVERED: return "delivered";
-	case FLAGHOOK_OUTCOME_RETRY: return "retry";
-	case FLAGHOOK_OUTCOME_GAVE_UP: return "gave_up";
-	case FLAGHOOK_OUTCOME_ABANDONED: return "abandoned";
-	case FLAGHOOK_OUTCOME_RELEASED: return "released";
-	default: return "unknown";
-	}
-}
-
 static const char *type_name(int32_t type, char *buf, size_t size)
 {
 	const char *n = flaghook_event_type_name(type);
@@ -611,7 +599,7 @@ static int print_attempt(const flaghook_attempt *a, void *arg)
 		       a->endpoint_id);
 		json_str(event_id, strlen(event_id));
 		printf(",\"attempt\":%d,\"outcome\":\"%s\",\"status\":%d,\"errclass\":\"%s\",\"error\":",
-		       (int)a->number, outcome_name(a->outcome), (int)a->status,
+		       (int)a->number, flaghook_outcome_name(a->outcome), (int)a->status,
 		       flaghook_errclass_name(a->errclass));
 		json_str(error, strlen(error));
 		json_time("started", a->started_us);
@@ -638,7 +626,7 @@ static int print_attempt(const flaghook_attempt *a, void *arg)
 		else
 			strcpy(dur, "-");
 		printf("%-8" PRIu64 " %-8" PRIu64 " %7d  %-9s %6s  %-8s %-20s %8s  ", a->delivery_id,
-		       a->endpoint_id, (int)a->number, outcome_name(a->outcome), status,
+		       a->endpoint_id, (int)a->number, flaghook_outcome_name(a->outcome), status,
 		       flaghook_errclass_name(a->errclass), iso(a->started_us, sbuf, sizeof(sbuf)), dur);
 		if (*error)
 			text_str(error, strlen(error), ERROR_TEXT_SHOWN);

@@ -30,18 +30,6 @@ static const int64_t latency_bounds_us[FH_LATENCY_BUCKETS] = {
 	5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000,
 };
 
-const char *flaghook__outcome_name(int32_t outcome)
-{
-	switch (outcome) {
-	case FLAGHOOK_OUTCOME_DELIVERED: return "delivered";
-	case FLAGHOOK_OUTCOME_RETRY: return "retry";
-	case FLAGHOOK_OUTCOME_GAVE_UP: return "gave_up";
-	case FLAGHOOK_OUTCOME_ABANDONED: return "abandoned";
-	case FLAGHOOK_OUTCOME_RELEASED: return "released";
-	default: return "unknown";
-	}
-}
-
 const char *flaghook__log_level_name(int32_t level)
 {
 	switch (level) {
@@ -244,7 +232,7 @@ static void queue_result(flaghook_client *c, const flaghook_result *res)
 	flaghook__json_key(&w, "kind");
 	flaghook__json_cstring(&w, "result");
 	flaghook__json_key(&w, "outcome");
-	flaghook__json_cstring(&w, flaghook__outcome_name(res->outcome));
+	flaghook__json_cstring(&w, flaghook_outcome_name(res->outcome));
 	json_lossy(&w, "response", res->response ? res->response : "", res->response ? res->response_len : 0);
 	flaghook__json_key(&w, "status");
 	flaghook__json_int(&w, res->status);

@@ -33,8 +33,7 @@ int flaghook__queue_pop(flaghook_client *c, int64_t timeout_ms, char **out, size
 /* Log records the full queue turned away. */
 uint64_t flaghook__logs_dropped(flaghook_client *c);
 
-/* Names for the records and the metrics. */
-const char *flaghook__outcome_name(int32_t outcome);
+/* The name of a log level, for the records. */
 const char *flaghook__log_level_name(int32_t level);
 
 #endif

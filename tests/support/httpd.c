@@ -1836,3 +1836,21 @@ int th_legacy_tls_start(th_legacy **out, const char *cert_pem_path,
 	*out = l;
 	return 0;
 }
+
+int th_refused_port(int *fd)
+{
+	*fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (*fd < 0)
+		return -1;
+	struct sockaddr_in a;
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t len = sizeof(a);
+	if (bind(*fd, (struct sockaddr *)&a, sizeof(a)) != 0 || getsockname(*fd, (struct sockaddr *)&a, &len) != 0) {
+		close(*fd);
+		*fd = -1;
+		return -1;
+	}
+	return ntohs(a.sin_port);
+}

@@ -122,6 +122,14 @@ void th_set_max_conns(th_server *s, size_t n);
 int th_raise_nofile(size_t n);
 
 /*
+ * A loopback port on which nothing listens: a socket bound to it and never
+ * listening, kept in *fd, so that a connection to it is refused and nobody
+ * else can take the port while *fd is open.  The caller closes *fd.
+ * Returns the port, or -1 (*fd -1).
+ */
+int th_refused_port(int *fd);
+
+/*
  * Append replies to the script.  Each request that arrives takes the next
  * one, in arrival order; once the script is used up the handler (or 200
  * "ok") answers.
