@@ -200,82 +200,65 @@ static int parse_timestamp(const char *s, int64_t *out)
 	return 0;
 }
 
-/* Standard Webhooks: sign prints the webhook-signature value; verify
- * checks one against any of the secrets (a rotation) within tolerance. */
-static int cmd_standard(args *a, int verify)
+/* What each scheme needs before a body is read; 0 or a usage exit. */
+static int flagsmith_usage(const args *a, int verify)
+{
+	if (!a->secret)
+		return fail_usage("a secret is needed: --secret, --secret-file or FLAGHOOK_SECRET");
+	if (verify && !a->signature)
+		return fail_usage("verify needs --signature HEX");
+	return 0;
+}
+
+static int standard_usage(const args *a, int verify, int64_t *ts)
 {
 	if (!a->nstandard)
 		return fail_usage("--scheme standard needs --standard-secret whsec_... (or FLAGHOOK_STANDARD_SECRET)");
 	if (!a->msg_id || !a->timestamp)
 		return fail_usage("--scheme standard needs --id (webhook-id) and --timestamp (webhook-timestamp)");
-	int64_t ts;
-	if (parse_timestamp(a->timestamp, &ts))
+	if (parse_timestamp(a->timestamp, ts))
 		return fail_usage("--timestamp is whole seconds since 1970, digits only");
 	if (!verify && a->nstandard > 1)
 		return fail_usage("sign takes one --standard-secret (verify takes several, for a rotation)");
 	if (verify && !a->signature)
 		return fail_usage("verify needs --signature 'v1,...' (the webhook-signature header)");
-	size_t len = 0;
-	char *body = read_file(a->file, &len);
-	if (!body) {
-		fprintf(stderr, "flaghook: %s: %s\n", a->file ? a->file : "stdin", strerror(errno));
-		return EXIT_USAGE;
-	}
-	int rc;
-	if (verify) {
-		rc = flaghook_standard_verify(a->standard_secrets, a->nstandard, a->msg_id, a->timestamp, a->signature,
-		                              body, len, (int64_t)time(NULL), a->tolerance_s);
-		if (rc == 0)
-			puts("signature OK");
-		else
-			fprintf(stderr, "flaghook: %s\n", flaghook_last_error());
-		rc = rc == 0 ? 0 : rc == FLAGHOOK_EVERIFY ? EXIT_MISMATCH : EXIT_USAGE;
-	} else {
-		char sig[256];
-		rc = flaghook_standard_sign(sig, sizeof(sig), a->standard_secrets[0], a->msg_id, ts, body, len);
-		if (rc == 0)
-			puts(sig);
-		else
-			fprintf(stderr, "flaghook: %s\n", flaghook_last_error());
-		rc = rc ? EXIT_USAGE : 0;
-	}
-	free(body);
-	return rc;
+	return 0;
 }
 
+/* sign prints the X-Flagsmith-Signature value, or with --scheme standard
+ * the webhook-signature value; verify checks one (Standard Webhooks:
+ * against every secret given, a rotation, within --tolerance of now). */
 static int cmd_sign(args *a, int verify)
 {
-	if (a->standard)
-		return cmd_standard(a, verify);
-	if (!a->secret)
-		return fail_usage("a secret is needed: --secret, --secret-file or FLAGHOOK_SECRET");
-	if (verify && !a->signature)
-		return fail_usage("verify needs --signature HEX");
+	int64_t ts = 0;
+	int rc = a->standard ? standard_usage(a, verify, &ts) : flagsmith_usage(a, verify);
+	if (rc)
+		return rc;
 	size_t len = 0;
 	char *body = read_file(a->file, &len);
 	if (!body) {
 		fprintf(stderr, "flaghook: %s: %s\n", a->file ? a->file : "stdin", strerror(errno));
 		return EXIT_USAGE;
 	}
-	int rc;
-	if (verify) {
+	char sig[256];
+	if (verify && a->standard)
+		rc = flaghook_standard_verify(a->standard_secrets, a->nstandard, a->msg_id, a->timestamp, a->signature,
+		                              body, len, (int64_t)time(NULL), a->tolerance_s);
+	else if (verify)
 		rc = flaghook_verify(a->secret, strlen(a->secret), body, len, a->signature, strlen(a->signature));
-		if (rc == 0)
-			puts("signature OK");
-		else
-			fprintf(stderr, "flaghook: %s\n", flaghook_last_error());
-		rc = rc == 0 ? 0 : EXIT_MISMATCH;
-	} else {
-		char sig[FLAGHOOK_SIGNATURE_HEX_BYTES + 1];
+	else if (a->standard)
+		rc = flaghook_standard_sign(sig, sizeof(sig), a->standard_secrets[0], a->msg_id, ts, body, len);
+	else
 		rc = flaghook_sign(sig, sizeof(sig), a->secret, strlen(a->secret), body, len);
-		if (rc == 0)
-			puts(sig);
-		else
-			fprintf(stderr, "flaghook: %s\n", flaghook_last_error());
-		rc = rc ? EXIT_USAGE : 0;
-	}
 	free(body);
-	return rc;
+	if (rc == 0) {
+		puts(verify ? "signature OK" : sig);
+		return 0;
+	}
+	fprintf(stderr, "flaghook: %s\n", flaghook_last_error());
+	/* A signature that does not match (or a stale timestamp) is 1; a key
+	 * that is no key, 2. */
+	return verify && (!a->standard || rc == FLAGHOOK_EVERIFY) ? EXIT_MISMATCH : EXIT_USAGE;
 }
 
 typedef struct test_outcome {
