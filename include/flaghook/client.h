@@ -54,9 +54,10 @@ typedef struct flaghook_result {
  * FLAGHOOK_TIMERS_TICK: the library starts no thread at all.  The host
  * watches one file descriptor (flaghook_fd) in its own event loop and
  * calls flaghook_tick() whenever it is readable (and when the time
- * flaghook_tick last returned in *next_ms has passed).  Signing, store
- * writes and callbacks then run on the caller's executor, or, with none,
- * on the host's thread inside flaghook_emit and flaghook_tick.
+ * flaghook_tick last returned in *next_ms has passed).  Signing, name
+ * lookups, store writes and callbacks then run on the caller's executor,
+ * or, with none, on the host's thread inside flaghook_emit and
+ * flaghook_tick.
  *
  * Which thread runs what (ASYNC, default transport):
  *   flaghook_emit's thread  validate, render, route, storage put
@@ -67,7 +68,9 @@ typedef struct flaghook_result {
  *   I/O thread (or tick)    sockets, TLS, HTTP; timers; hands finished
  *                           transfers to the executor in batches.  It
  *                           never calls the store or a callback (unless
- *                           the caller's executor runs jobs inline).
+ *                           the caller's executor runs jobs inline, or
+ *                           still refuses them once flaghook_client_free's
+ *                           shutdown_timeout_ms has passed).
  */
 #define FLAGHOOK_TIMERS_THREAD 0
 #define FLAGHOOK_TIMERS_TICK   1
@@ -392,8 +395,13 @@ FLAGHOOK_EXTERN int flaghook_flush(flaghook_client *client, int64_t timeout_ms);
 
 /*
  * TICK mode: runs what waits: transfers' I/O, finished transfers, retries
- * whose time has come, circuits whose cooldown is over, store polls.
- * Never blocks on the network.  *next_ms (may be NULL) gets how long until
+ * whose time has come, circuits whose cooldown is over, store polls.  It
+ * never waits for a transfer.  Without an executor of the caller's, the
+ * work one would run runs here and in flaghook_emit, and that includes
+ * the SSRF guard's name lookup (a blocking getaddrinfo) for an endpoint
+ * whose URL names a host, when its cached answer has expired (an answer
+ * is kept 30 s, a name that does not resolve 5 s); hand in an executor to
+ * keep lookups off the host's thread.  *next_ms (may be NULL) gets how long until
  * it should be called again at the latest, -1 when nothing waits on a
  * timer; the descriptor from flaghook_fd becomes readable sooner when
  * there is more to do.

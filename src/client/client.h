@@ -27,6 +27,14 @@ typedef struct fh_pool fh_pool;
 
 typedef enum fh_breaker { FH_CLOSED, FH_OPEN, FH_HALF_OPEN } fh_breaker;
 
+/* A name's answer, as the guard's lookup left it: its vetted addresses,
+ * or why there are none.  Empty (no address, failed 0): not asked yet. */
+typedef struct fh_dns {
+	fh_addrs addrs;
+	int32_t failed;             /* FLAGHOOK_ETRANSPORT (no address) or _EREFUSED */
+	char why[192];
+} fh_dns;
+
 #define FH_LATENCY_BUCKETS 11
 
 typedef struct fh_endpoint {
@@ -49,8 +57,9 @@ typedef struct fh_endpoint {
 
 	/* The guard's name cache (resolve.c), under its own lock. */
 	pthread_mutex_t dns_lock;
-	fh_addrs dns;
-	int64_t dns_until;          /* monotonic; 0: not resolved */
+	fh_dns dns;
+	int64_t dns_until;          /* monotonic; 0: not resolved; -1: a lookup runs */
+	struct fh_job *dns_wait_head, *dns_wait_tail; /* jobs waiting for that lookup */
 
 	/* Asynchronous delivery; guarded by the client's engine lock. */
 	fh_policy policy;
@@ -98,7 +107,7 @@ typedef struct fh_attempt {
 	flaghook_response resp;
 	flaghook_header h[FH_MAX_HEADERS];
 	const char *addr_ptr[FH_MAX_ADDRS];
-	fh_addrs addrs;
+	fh_dns dns;                 /* the name's answer for this attempt */
 	char signature[FLAGHOOK_SIGNATURE_HEX_BYTES + 1];
 	char ts[24];
 	char *standard;             /* webhook-signature value (allocated) */

@@ -10,6 +10,10 @@
  * again.  The transfer goes only to addresses vetted, whatever the
  * resolver says meanwhile. */
 #define DNS_TTL_US (30LL * 1000 * 1000)
+/* How long a name that did not resolve is not asked again: the attempts
+ * queued behind it end at once as DNS failures (which the policy may
+ * retry) instead of each waiting for a slow resolver in turn. */
+#define DNS_FAIL_TTL_US (5LL * 1000 * 1000)
 
 /* Blocks kept for reuse, at most this many. */
 #define CACHE_MAX 256
@@ -34,6 +38,15 @@ fh_attempt *flaghook__attempt_new(flaghook_client *c)
 	return at;
 }
 
+void flaghook__attempt_spare(fh_attempt *at)
+{
+	memset(at, 0, sizeof(*at)); /* no reply buffer: not attempt_new's */
+	at->rc = FLAGHOOK_ENOMEM;
+	at->errclass = FLAGHOOK_ERRCLASS_OTHER;
+	snprintf(at->error, sizeof(at->error), "out of memory for the attempt");
+	at->started_us = at->finished_us = flaghook__now_us();
+}
+
 void flaghook__attempt_free(flaghook_client *c, fh_attempt *at)
 {
 	if (!at)
@@ -44,6 +57,8 @@ void flaghook__attempt_free(flaghook_client *c, fh_attempt *at)
 		flaghook__free(c->allocator, at->standard);
 		at->standard = NULL;
 	}
+	if (!at->response)
+		return; /* a spare, on its caller's stack */
 	pthread_mutex_lock(&c->cache_lock);
 	if (c->attempt_cached < CACHE_MAX) {
 		at->next_free = c->attempt_cache;
@@ -81,24 +96,105 @@ static int over(fh_attempt *at, int rc, int32_t errclass, const char *what)
 	return rc ? rc : FLAGHOOK_ETRANSPORT;
 }
 
-/* The addresses a name's transfer may go to: vetted now, or within the
- * last DNS_TTL_US. */
-static int vetted_addresses(flaghook_client *c, fh_endpoint *ep, fh_addrs *out)
+/* ---- the name lookup ---- */
+
+#define DNS_RESOLVING (-1) /* ep->dns_until: a lookup is under way */
+
+static bool answered(const fh_dns *a)
 {
-	int rc = 0;
+	return a->addrs.count || a->failed;
+}
+
+/* 0, or the failed lookup's code with its detail as the thread's error. */
+static int answer_rc(const fh_dns *a)
+{
+	return a->failed ? flaghook__error(a->failed, "%s", a->why) : 0;
+}
+
+/* Asks the resolver and vets what it says: blocking, so no lock held. */
+static void lookup(flaghook_client *c, fh_endpoint *ep, fh_dns *out)
+{
+	memset(out, 0, sizeof(*out));
+	int rc = flaghook__resolve_vet(&c->guard, &ep->parsed, &out->addrs);
+	if (!rc)
+		return;
+	out->addrs.count = 0;
+	out->failed = rc == FLAGHOOK_EREFUSED ? rc : FLAGHOOK_ETRANSPORT;
+	snprintf(out->why, sizeof(out->why), "%s", flaghook_last_error());
+}
+
+/* ep->dns_lock held from here on. */
+static bool cache_fresh(const fh_endpoint *ep)
+{
+	return ep->dns_until > flaghook__mono_us() && answered(&ep->dns);
+}
+
+static void cache_store(fh_endpoint *ep, const fh_dns *a)
+{
+	ep->dns = *a;
+	ep->dns_until = flaghook__mono_us() + (a->failed == FLAGHOOK_ETRANSPORT ? DNS_FAIL_TTL_US : DNS_TTL_US);
+}
+
+/* The addresses a name's transfer may go to, when nobody looked them up
+ * for this attempt (SYNC): vetted within the TTL, or now, on this thread. */
+static int vetted_addresses(flaghook_client *c, fh_endpoint *ep, fh_dns *out)
+{
 	pthread_mutex_lock(&ep->dns_lock);
-	int64_t now = flaghook__mono_us();
-	if (ep->dns_until > now) {
+	bool fresh = cache_fresh(ep);
+	if (fresh)
 		*out = ep->dns;
+	pthread_mutex_unlock(&ep->dns_lock);
+	if (!fresh) {
+		lookup(c, ep, out);
+		pthread_mutex_lock(&ep->dns_lock);
+		if (ep->dns_until != DNS_RESOLVING) /* else that lookup books its own */
+			cache_store(ep, out);
+		pthread_mutex_unlock(&ep->dns_lock);
+	}
+	return answer_rc(out);
+}
+
+int flaghook__attempt_dns(flaghook_client *c, fh_job *j)
+{
+	fh_endpoint *ep = j->ep;
+	bool is_name = false;
+	if (!c->guard.on || !c->own_transport || flaghook__guard_host(&c->guard, &ep->parsed, &is_name) || !is_name)
+		return FH_DNS_READY; /* prepare judges the host as it is */
+	int r = FH_DNS_READY;
+	pthread_mutex_lock(&ep->dns_lock);
+	if (cache_fresh(ep)) {
+		j->at->dns = ep->dns;
+	} else if (ep->dns_until == DNS_RESOLVING) {
+		j->next = NULL;
+		if (ep->dns_wait_tail)
+			ep->dns_wait_tail->next = j;
+		else
+			ep->dns_wait_head = j;
+		ep->dns_wait_tail = j;
+		r = FH_DNS_WAIT;
 	} else {
-		rc = flaghook__resolve_vet(&c->guard, &ep->parsed, out);
-		if (!rc) {
-			ep->dns = *out;
-			ep->dns_until = now + DNS_TTL_US;
-		}
+		ep->dns_until = DNS_RESOLVING;
+		r = FH_DNS_LOOKUP;
 	}
 	pthread_mutex_unlock(&ep->dns_lock);
-	return rc;
+	return r;
+}
+
+fh_job *flaghook__attempt_lookup(flaghook_client *c, fh_job *j)
+{
+	fh_endpoint *ep = j->ep;
+	fh_dns *got = &j->at->dns;
+	lookup(c, ep, got);
+	pthread_mutex_lock(&ep->dns_lock);
+	fh_job *waiting = ep->dns_wait_head;
+	ep->dns_wait_head = ep->dns_wait_tail = NULL;
+	cache_store(ep, got);
+	pthread_mutex_unlock(&ep->dns_lock);
+	/* Those that waited take this answer, however long ago they came. */
+	for (fh_job *x = waiting; x; x = x->next)
+		x->at->dns = *got;
+	j->next = waiting;
+	return j;
 }
 
 static int sign(flaghook_client *c, const fh_endpoint *ep, const flaghook_delivery *d, fh_attempt *at,
@@ -159,14 +255,14 @@ int flaghook__attempt_prepare(flaghook_client *c, fh_endpoint *ep, const flaghoo
 		 * connects its own way: it vets what it connects to.) */
 		rc = flaghook__guard_host(&c->guard, &ep->parsed, &is_name);
 		if (!rc && is_name)
-			rc = vetted_addresses(c, ep, &at->addrs);
+			rc = answered(&at->dns) ? answer_rc(&at->dns) : vetted_addresses(c, ep, &at->dns);
 		if (rc == FLAGHOOK_EREFUSED)
 			return over(at, 0, FLAGHOOK_ERRCLASS_REFUSED, "refused: ");
 		if (rc)
 			return over(at, 0, FLAGHOOK_ERRCLASS_DNS, "");
-		naddr = is_name ? at->addrs.count : 0;
+		naddr = is_name ? at->dns.addrs.count : 0;
 		for (size_t i = 0; i < naddr; i++)
-			at->addr_ptr[i] = at->addrs.text[i];
+			at->addr_ptr[i] = at->dns.addrs.text[i];
 	}
 	memset(&at->resp, 0, sizeof(at->resp));
 	at->resp.version = FLAGHOOK_RESPONSE_VERSION;

@@ -112,30 +112,26 @@ static bool sync_can_go_on(flaghook_client *c, void *arg)
 static int emit_sync(flaghook_client *c, fh_endpoint **eps, size_t n, fh_body **bodies,
                      flaghook_delivery *ds, int64_t start)
 {
-	int rc = flaghook__storage_put(c, ds, n);
-	if (rc)
-		return rc;
+	/* Everything the attempts need is allocated before the store records
+	 * the deliveries: once recorded, each must end with a result. */
 	fh_attempt **ats = flaghook__calloc(c->allocator, n, sizeof(*ats));
-	if (!ats)
-		return flaghook__error(FLAGHOOK_ENOMEM, "out of memory");
-	for (size_t i = 0; i < n; i++) {
-		if (!(ats[i] = flaghook__attempt_new(c))) {
-			for (size_t k = 0; k < i; k++)
-				flaghook__attempt_free(c, ats[k]);
-			flaghook__free(c->allocator, ats);
-			return flaghook__error(FLAGHOOK_ENOMEM, "out of memory");
-		}
+	bool *ready = flaghook__calloc(c->allocator, n, sizeof(*ready));
+	int rc = ats && ready ? 0 : flaghook__error(FLAGHOOK_ENOMEM, "out of memory");
+	for (size_t i = 0; !rc && i < n; i++)
+		if (!(ats[i] = flaghook__attempt_new(c)))
+			rc = flaghook__error(FLAGHOOK_ENOMEM, "out of memory");
+	if (!rc)
+		rc = flaghook__storage_put(c, ds, n);
+	if (rc) {
+		for (size_t i = 0; ats && i < n; i++)
+			flaghook__attempt_free(c, ats[i]);
+		flaghook__free(c->allocator, ats);
+		flaghook__free(c->allocator, ready);
+		return rc;
 	}
 	sync_wait w = { c, 0, 0 };
 	/* Prepare (sign, vet) every attempt first; those that end there
 	 * (refused, signing failed) take no slot. */
-	bool *ready = flaghook__calloc(c->allocator, n, sizeof(*ready));
-	if (!ready) {
-		for (size_t i = 0; i < n; i++)
-			flaghook__attempt_free(c, ats[i]);
-		flaghook__free(c->allocator, ats);
-		return flaghook__error(FLAGHOOK_ENOMEM, "out of memory");
-	}
 	for (size_t i = 0; i < n; i++)
 		if ((ready[i] = flaghook__attempt_prepare(c, eps[i], &ds[i], ats[i], false) == 0))
 			w.waiting++;

@@ -404,7 +404,7 @@ int flaghook_tick(flaghook_client *c, int64_t *next_ms)
 		return flaghook__client_fail(c, flaghook__error(FLAGHOOK_EINVAL,
 		                                                "flaghook_tick needs ASYNC mode with TICK timers"));
 	pthread_mutex_lock(&c->driver);
-	flaghook__run_round(c, 0);
+	bool again = flaghook__run_round(c, 0);
 	pthread_mutex_unlock(&c->driver);
 	if (next_ms) {
 		pthread_mutex_lock(&c->engine_lock);
@@ -415,6 +415,9 @@ int flaghook_tick(flaghook_client *c, int64_t *next_ms)
 		pthread_mutex_unlock(&c->engine_lock);
 		/* Rounded up, without overflowing at "never". */
 		*next_ms = d < 0 ? (next == INT64_MAX ? -1 : 0) : d / 1000 + (d % 1000 != 0);
+		/* Finished attempts the executor refused are offered again soon. */
+		if (again && (*next_ms < 0 || *next_ms > FH_REFUSED_RETRY_MS))
+			*next_ms = FH_REFUSED_RETRY_MS;
 	}
 	return 0;
 }

@@ -23,8 +23,11 @@ void flaghook__run_done(void *ctx);
 
 /* One round of the loop: waits up to timeout_ms (0: not at all) for I/O,
  * runs it, then finishes what is done, fires due timers and asks for a
- * poll if one is due.  The caller holds c->driver, or is the I/O thread. */
-void flaghook__run_round(flaghook_client *c, int timeout_ms);
+ * poll if one is due.  The caller holds c->driver, or is the I/O thread.
+ * True: the executor refused finished attempts (or a store poll), which
+ * wait for the next round: run one within FH_REFUSED_RETRY_MS. */
+#define FH_REFUSED_RETRY_MS 20
+bool flaghook__run_round(flaghook_client *c, int timeout_ms);
 
 /* The engine's descriptors in the loop (ASYNC): created by init. */
 int flaghook__run_init(flaghook_client *c);

@@ -349,7 +349,7 @@ void flaghook__sched_enable(flaghook_client *c, fh_endpoint *ep, fh_job_list *ou
 	flaghook__sched_pump(c, ep, out);
 }
 
-bool flaghook__sched_refused(flaghook_client *c, fh_job *j)
+bool flaghook__sched_refused(flaghook_client *c, fh_job *j, fh_job_list *out)
 {
 	fh_endpoint *ep = j->ep;
 	if (atomic_load(&c->aborting) || !atomic_load(&ep->enabled) || ++j->refusals > MAX_REFUSALS ||
@@ -362,12 +362,11 @@ bool flaghook__sched_refused(flaghook_client *c, fh_job *j)
 	j->holds_slot = ep->fifo;
 	ep->queued++;
 	c->running--;
-	/* The slot goes back; no endpoint is pumped now (the executor just
-	 * refused): the retry in REFUSAL_RETRY_MS pumps them. */
-	if (j->holds_transfer) {
-		j->holds_transfer = false;
-		c->transfers--;
-	}
+	/* The transfer slot goes back the way a finished attempt's does: an
+	 * endpoint that waited for one starts now.  (Left to the retry's
+	 * pump, it could wait behind a free slot for good: this endpoint may
+	 * be disabled, or its circuit open, before that pumps anything.) */
+	transfer_done(c, j, out);
 	return true;
 }
 

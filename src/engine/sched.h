@@ -54,8 +54,10 @@ void flaghook__sched_disable(flaghook_client *c, fh_endpoint *ep, fh_job_list *g
  * onto `out`. */
 void flaghook__sched_enable(flaghook_client *c, fh_endpoint *ep, fh_job_list *out);
 /* An executor refused a job: back to waiting a little, or false when it
- * must be finished now (shutdown, disabled, refused too often). */
-bool flaghook__sched_refused(flaghook_client *c, fh_job *j);
+ * must be finished now (shutdown, disabled, refused too often).  The
+ * transfer slot it gives back may start jobs of endpoints that waited for
+ * one: those go to `out`. */
+bool flaghook__sched_refused(flaghook_client *c, fh_job *j, fh_job_list *out);
 
 /* How an attempt (or the lack of one) ended, as finish() books it. */
 typedef struct fh_end {

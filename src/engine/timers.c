@@ -106,7 +106,10 @@ void flaghook__timers_arm(flaghook_client *c)
 	int64_t due = flaghook__timers_next(c);
 	if (c->durable && c->storage.claim && !c->closing && c->next_poll < due)
 		due = c->next_poll;
-	if (c->poll_soon && !c->closing)
+	/* A poll asked for soon: now, unless one is queued or running, which
+	 * serves the request (the timer would only wake the loop for nothing,
+	 * again and again until it ends). */
+	if (c->poll_soon && !c->closing && !c->polling && !c->poll_queued)
 		due = 0;
 	if (due == INT64_MAX) {
 		flaghook__timerfd_arm(c->timer_fd, INT64_MAX);

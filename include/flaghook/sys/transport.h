@@ -118,9 +118,13 @@ FLAGHOOK_EXTERN int flaghook_transport_init(flaghook_transport *transport,
 /* The caller's thread pool: run job(arg) on some thread, soon.  submit
  * returns 0 when it took the job (it must then run it exactly once, also
  * while flaghook_client_free waits for it: free returns only after every
- * accepted job has run) and non-zero to refuse it (the delivery is tried
- * again shortly).  It is never called with a library lock held, so it may
- * run the job inline. */
+ * accepted job has run) and non-zero to refuse it: the library offers the
+ * work again shortly (an attempt after 50 ms of the client's clock, given
+ * up after 200 refusals in a row; finished attempts and store polls about
+ * 20 ms later, as often as it takes).  Only once flaghook_client_free's
+ * shutdown_timeout_ms has passed does the library run refused finished
+ * attempts itself, on the thread running the loop.  It is never called
+ * with a library lock held, so it may run the job inline. */
 struct flaghook_executor {
 	unsigned int version;
 	int (*submit)(void (*job)(void *arg), void *arg, void *user_data);
