@@ -165,6 +165,8 @@ static void test_literals_refused_at_add(void **state)
 		{ "http://0.0.0.0/", "unspecified" },
 		{ "http://[::]/", "unspecified" },
 		{ "http://169.254.169.254/latest/meta-data/", "link-local" },
+		{ "http://169.254.169.254./latest/meta-data/", "link-local" },
+		{ "http://127.0.0.1./", "loopback" },
 		{ "http://10.0.0.1/", "private" },
 		{ "http://172.16.5.4/", "private" },
 		{ "http://172.31.255.255/", "private" },

@@ -29,6 +29,13 @@ static bool literal(const char *host, struct sockaddr_storage *ss, size_t *len)
 	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
 	s4->sin_family = AF_INET;
 	*len = sizeof(*s4);
+	/* "169.254.169.254." is the same address as a fully qualified name:
+	 * judged as the literal it is, not left to the resolver. */
+	if (n >= 2 && n < sizeof(buf) && host[n - 1] == '.') {
+		memcpy(buf, host, n - 1);
+		buf[n - 1] = '\0';
+		host = buf;
+	}
 	return inet_pton(AF_INET, host, &s4->sin_addr) == 1;
 }
 
