@@ -8,6 +8,7 @@
 #   make check SANITIZE=thread              ... and under ThreadSanitizer
 #   make bench      the figures in README's table (about a minute)
 #   make fuzz       libFuzzer on the parsers for FUZZ_SECONDS (60)
+#   make check-future  the C tests with the wall clock a year ahead
 #
 # CC, CPPFLAGS, CFLAGS, LDFLAGS, PREFIX, LIBDIR, PKGCONFIGDIR and DESTDIR
 # are yours; what the build needs is added to them.
@@ -73,7 +74,7 @@ DEB_TEST    := libcmocka-dev libmicrohttpd-dev python3 openssl curl binutils g++
                postgresql sqlite3 abigail-tools python3-venv python3-pip
 DEB_ALL     := $(DEB_BUILD) $(DEB_TEST)
 
-.PHONY: FORCE all lib check demo deps install uninstall installcheck bench fuzz clean examples header-test symbols-test abi-check abi-baseline
+.PHONY: FORCE all lib check demo deps install uninstall installcheck bench fuzz clean examples header-test symbols-test abi-check abi-baseline check-future
 
 all: $(STATIC) $(SHARED) $(STORE_LIBS) $(CMD)
 lib: $(STATIC) $(SHARED) $(STORE_LIBS)
@@ -265,6 +266,19 @@ check: deps
 	    FLAGHOOK_NODE_EXAMPLE=$(CURDIR)/$(BUILD)/tests/node/readme_example.js \
 	    sh tests/run.sh $(BUILD)/tests/httpd_selftest $(TEST_BINS) $(BUILD)/tests/fuzz_replay \
 	    bindings/python/run-tests.sh bindings/node/run-tests.sh
+
+# ---- the same tests a year from now (not part of check) ----------------------
+# tests/support/clock_ahead.c moves CLOCK_REALTIME, time() and
+# gettimeofday() ahead (FLAGHOOK_CLOCK_AHEAD_S, default 365 days) in every
+# test program, the flaghook command and the PostgreSQL server they start;
+# monotonic clocks stay.  No test may depend on today's date.
+$(BUILD)/tests/clock_ahead.so: tests/support/clock_ahead.c | $(BUILD)/tests
+	$(CC) -shared -fPIC -O2 -Wall -Wextra -Werror $< -o $@ -ldl
+check-future: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/tests/httpd_selftest $(TEST_BINS) $(BUILD)/tests/clock_ahead.so
+	@echo "check-future: the wall clock is $$(LD_PRELOAD=$(CURDIR)/$(BUILD)/tests/clock_ahead.so date -u +%F) in these runs"
+	@LD_PRELOAD=$(CURDIR)/$(BUILD)/tests/clock_ahead.so FLAGHOOK_VECTORS=$(VECTORS) FLAGHOOK_BUILD=$(BUILD) \
+	    sh tests/run.sh $(BUILD)/tests/httpd_selftest $(TEST_BINS)
 
 # ---- fuzzing (bounded; not part of check) --------------------------------------
 # libFuzzer with ASan and UBSan over the library's sources.  New inputs go to
