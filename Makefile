@@ -285,10 +285,10 @@ check-future: deps
 # build-fuzz/corpus; copy the interesting ones into tests/fuzz/corpus.
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
-fuzz: deps
+fuzz: deps $(GEN)/constants.inc
 	@command -v $(FUZZ_CC) >/dev/null || { echo "fuzz: needs clang (apt-get install clang libclang-rt-dev)"; exit 1; }
 	@mkdir -p build-fuzz/corpus
-	$(FUZZ_CC) -std=c99 -D_GNU_SOURCE -g -O1 -Iinclude -Isrc -fsanitize=fuzzer,address,undefined \
+	$(FUZZ_CC) -std=c99 -D_GNU_SOURCE -g -O1 -Iinclude -Isrc -I$(GEN) -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=all $(LIB_SRCS) tests/fuzz/fuzz_inputs.c -o build-fuzz/fuzz_inputs $(LIB_LIBS)
 	build-fuzz/fuzz_inputs -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build-fuzz/corpus tests/fuzz/corpus
 

@@ -23,7 +23,6 @@
 struct fh_job;
 struct fh_loop;
 struct fh_watch;
-typedef struct fh_pool fh_pool;
 
 typedef enum fh_breaker { FH_CLOSED, FH_OPEN, FH_HALF_OPEN } fh_breaker;
 
@@ -228,7 +227,7 @@ struct flaghook_client {
 	int64_t (*clock)(void *);
 	flaghook_executor executor;
 	bool inline_executor;       /* TICK mode without an executor: the host's thread */
-	fh_pool *pool;
+	struct fh_pool *pool;       /* plugins/executor_pool.c */
 
 	pthread_mutex_t engine_lock;
 	pthread_cond_t progress;    /* a delivery finished or a job returned */

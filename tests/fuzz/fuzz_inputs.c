@@ -4,13 +4,15 @@
  * them from the network), Retry-After values (senders get them from
  * receivers), and strings and trees of values in events (hosts pass user
  * text), including counts that lie about their arrays in ways that would
- * wrap the library's arithmetic.  The first byte picks the part; the rest
+ * wrap the library's arithmetic; and the JSON bindings hand in (events,
+ * render and client options).  The first byte picks the part; the rest
  * is its input.
  *
  * Built with libFuzzer by `make fuzz`; tests/fuzz/replay.c runs the corpus
  * under `make check` with any compiler.
  */
 #include "client/policy.h"
+#include "ffi/ffi.h"
 #include "payload/render.h"
 
 #include <stdlib.h>
@@ -138,6 +140,46 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	uint8_t which = data[0];
 	data++, size--;
+	if (which >= 0xF0) { /* JSON from a binding */
+		int rc = 0;
+		if ((which & 3) == 0 || (which & 3) == 1) {
+			/* an event (0), or render options for a fixed event (1) */
+			static const char ev[] = "{\"event_type\": \"FLAG_DELETED\", \"environment_id\": 1, \"data\": "
+			                         "{\"changed_by\": \"a\", \"timestamp\": \"2024-01-01T00:00:00Z\", "
+			                         "\"new_state\": null, \"previous_state\": {\"enabled\": false, "
+			                         "\"environment\": {\"id\": 1, \"name\": \"e\"}, \"feature\": {\"id\": 1, "
+			                         "\"name\": \"f\", \"type\": \"STANDARD\", \"created_date\": "
+			                         "\"2024-01-01T00:00:00Z\", \"default_enabled\": false, \"description\": null, "
+			                         "\"initial_value\": null, \"project\": {\"id\": 1, \"name\": \"p\"}}, "
+			                         "\"feature_segment\": null, \"feature_state_value\": null}}}";
+			char *opts = (which & 3) == 1 ? cstr(data, size) : NULL;
+			char *out = NULL;
+			size_t len = 0;
+			char err[256];
+			rc = (which & 3) == 0 ? flaghook_render_json(&out, &len, (const char *)data, size, NULL, err, sizeof(err))
+			                      : flaghook_render_json(&out, &len, ev, sizeof(ev) - 1, opts, err, sizeof(err));
+			if (rc == 0) {
+				flaghook_buf b = { out, len, len + 1, NULL };
+				check_json(&b);
+			} else if (out || len || !err[0]) {
+				abort(); /* a failure leaves nothing behind and says why */
+			}
+			flaghook_free(out);
+			free(opts);
+		} else {
+			/* client (2) or endpoint (3) options, read, not used */
+			char *json = cstr(data, size);
+			fh_options_json x;
+			rc = (which & 3) == 2 ? flaghook__client_options_json(&x, json) : flaghook__endpoint_options_json(&x, json);
+			if (rc == 0)
+				flaghook__options_json_free(&x);
+			free(json);
+		}
+		if (rc != 0 && rc != FLAGHOOK_EEVENT && rc != FLAGHOOK_EINVAL && rc != FLAGHOOK_EUTF8 &&
+		    rc != FLAGHOOK_ETOOBIG && rc != FLAGHOOK_ENOMEM)
+			abort();
+		return 0;
+	}
 	switch (which % 5) {
 	case 0: { /* Standard Webhooks: id NUL timestamp NUL header NUL body */
 		const char *secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
